@@ -1,0 +1,23 @@
+"""Producer side: the publisher SDK (async and sync), routing, versions and the local spool."""
+
+from dualsync.producers.builder import EventBuilder, EventSpec, Published
+from dualsync.producers.clock import HybridClock, uuid7
+from dualsync.producers.publisher import Publisher
+from dualsync.producers.routing import dlq_key, shard_for, stream_key, stream_keys
+from dualsync.producers.spool import Spool
+from dualsync.producers.sync_publisher import SyncPublisher
+
+__all__ = [
+    "EventBuilder",
+    "EventSpec",
+    "HybridClock",
+    "Published",
+    "Publisher",
+    "Spool",
+    "SyncPublisher",
+    "dlq_key",
+    "shard_for",
+    "stream_key",
+    "stream_keys",
+    "uuid7",
+]

@@ -1,0 +1,124 @@
+"""Turn what an application says ("users/42 changed to this document") into stream entries.
+
+Shared by the async and sync publishers, so both produce byte-identical events: the
+same routing, versions, reference-event rule and signatures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from dualsync.producers.clock import HybridClock, uuid7
+from dualsync.producers.routing import shard_for, stream_key
+from dualsync.schema.codec import build_fields, format_time
+from dualsync.schema.envelope import ENTITY_PATTERN, Op
+from dualsync.schema.errors import EnvelopeError
+from dualsync.schema.extjson import dumps_payload
+
+__all__ = ["BuiltEvent", "EventBuilder", "EventSpec", "Published"]
+
+_ENTITY: Final = re.compile(ENTITY_PATTERN)
+_MAX_KEY: Final = 512
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    """One change, as the legacy application describes it."""
+
+    entity: str
+    key: str
+    op: Op | str = Op.UPSERT
+    payload: dict[str, Any] | None = None
+    version: int | None = None
+    trace_id: str | None = None
+    occurred_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What happened to one published event."""
+
+    event_id: str
+    stream: str
+    version: int
+    #: the stream entry id, or None while the event waits in the local spool
+    entry_id: str | None
+    spooled: bool = False
+    ref: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltEvent:
+    """A ready-to-send stream entry."""
+
+    stream: str
+    fields: dict[str, str]
+    event_id: str
+    version: int
+    ref: bool
+
+
+@dataclass(slots=True)
+class EventBuilder:
+    """Validates, versions, routes, sizes and signs events."""
+
+    source: str
+    prefix: str = "dualsync"
+    shards: int = 4
+    max_payload_bytes: int = 1024 * 1024
+    sign_key: bytes | None = None
+    clock: HybridClock = field(default_factory=HybridClock)
+
+    def build(self, spec: EventSpec, now: str | None = None) -> BuiltEvent:
+        """Build one entry; raise `EnvelopeError` for input no worker could accept.
+
+        `now` is the RFC 3339 time used when the spec has no `occurred_at` (computed
+        once per batch by `build_many`).
+        """
+        op = spec.op if type(spec.op) is Op else Op(spec.op)
+        if not _ENTITY.match(spec.entity):
+            raise EnvelopeError(f"{spec.entity[:64]!r} is not an entity name", field="entity")
+        if not spec.key or len(spec.key) > _MAX_KEY or "\x00" in spec.key:
+            raise EnvelopeError("must be 1-512 characters without NUL", field="key")
+        if op is Op.UPSERT and spec.payload is None:
+            raise EnvelopeError("an upsert needs the full document", field="payload")
+        version = spec.version if spec.version is not None else self.clock.now()
+        if spec.version is not None:
+            self.clock.observe(spec.version)
+        payload_json: str | None = None
+        ref = False
+        if op is Op.UPSERT and spec.payload is not None:
+            raw = dumps_payload(spec.payload)
+            if len(raw) > self.max_payload_bytes:
+                ref = True  # too big for the stream: the worker re-reads the legacy record
+            else:
+                payload_json = raw.decode()
+        event_id = uuid7()
+        if spec.occurred_at is not None:
+            occurred = format_time(spec.occurred_at)
+        else:
+            occurred = now or format_time(dt.datetime.now(dt.UTC))
+        fields = build_fields(
+            event_id=event_id,
+            source=self.source,
+            entity=spec.entity,
+            key=spec.key,
+            op=op.value,
+            version=version,
+            occurred_at=occurred,
+            payload_json=payload_json,
+            ref=ref,
+            trace_id=spec.trace_id,
+            sign_key=self.sign_key,
+        )
+        stream = stream_key(self.prefix, shard_for(spec.entity, spec.key, self.shards))
+        return BuiltEvent(stream, fields, event_id, version, ref)
+
+    def build_many(self, specs: Iterable[EventSpec]) -> list[BuiltEvent]:
+        """Build a batch; events without `occurred_at` share one timestamp."""
+        now = format_time(dt.datetime.now(dt.UTC))
+        return [self.build(s, now) for s in specs]
