@@ -1,0 +1,296 @@
+"""Coercions: legacy values -> values psycopg writes to a Postgres column type, exactly.
+
+Each coercer takes a present, non-null value and returns the column value or raises
+`CoercionError` with what is wrong (the caller adds entity, key, field and value).
+Rules: no float detours for numerics, every timestamp is UTC, text and jsonb refuse NUL
+characters and lone surrogates (Postgres cannot store them), nothing is silently
+defaulted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+from bson import Decimal128, ObjectId
+from psycopg.types.json import Jsonb
+
+__all__ = ["COERCERS", "PG_TYPES", "CoercionError", "EnumDomain", "json_safe"]
+
+Coercer = Callable[[Any], Any]
+_DATE_LEN: Final = len("2024-01-01")
+_INT_RANGES: Final = {"smallint": 2**15, "int": 2**31, "bigint": 2**63}
+
+
+class CoercionError(ValueError):
+    """A value that does not fit its column type."""
+
+
+class EnumDomain:
+    """The allowed labels of an enum column: declared in the mapping, or bound from Postgres."""
+
+    def __init__(self, type_name: str, values: frozenset[str] | None) -> None:
+        self.type_name = type_name
+        self.labels = values
+
+    def check(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise CoercionError(f"enum {self.type_name} needs a string")
+        if self.labels is not None and value not in self.labels:
+            raise CoercionError(f"{value[:60]!r} is not a value of enum {self.type_name}")
+        return value
+
+
+def _text_ok(value: str) -> str:
+    if value.isascii():  # fast path: ASCII has no surrogates; only NUL to check
+        if "\x00" in value:
+            raise CoercionError("contains a NUL character, which PostgreSQL text cannot store")
+        return value
+    if "\x00" in value:
+        raise CoercionError("contains a NUL character, which PostgreSQL text cannot store")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CoercionError("contains a lone surrogate (not valid UTF-8)") from None
+    return value
+
+
+def to_text(v: Any) -> str:
+    if isinstance(v, str):
+        return _text_ok(v)
+    if isinstance(v, ObjectId | uuid.UUID | Decimal) or (
+        isinstance(v, int) and not isinstance(v, bool)
+    ):
+        return str(v)
+    raise CoercionError(f"expected text, got {type(v).__name__}")
+
+
+def to_objectid(v: Any) -> str:
+    if isinstance(v, ObjectId):
+        return str(v)
+    if isinstance(v, str) and ObjectId.is_valid(v) and len(v) == 24:  # noqa: PLR2004 - hex length
+        return v.lower()
+    raise CoercionError("expected an ObjectId (or its 24-character hex)")
+
+
+def _int_of(v: Any) -> int:
+    if isinstance(v, bool):
+        raise CoercionError("expected an integer, got a boolean")
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float | Decimal) and math.isfinite(v) and v == int(v):
+        return int(v)
+    if isinstance(v, str) and v.strip().lstrip("+-").isdigit():
+        return int(v.strip())
+    raise CoercionError(f"expected an integer, got {type(v).__name__}")
+
+
+def _int_coercer(kind: str) -> Coercer:
+    limit = _INT_RANGES[kind]
+
+    def coerce(v: Any) -> int:
+        n = _int_of(v)
+        if not -limit <= n < limit:
+            raise CoercionError(f"{n} is out of range for {kind}")
+        return n
+
+    return coerce
+
+
+def to_numeric(v: Any) -> Decimal:
+    if isinstance(v, bool):
+        raise CoercionError("expected a number, got a boolean")
+    if isinstance(v, Decimal128):
+        v = v.to_decimal()
+    if isinstance(v, float):
+        v = Decimal(repr(v))  # the shortest repr, not the binary expansion
+    elif isinstance(v, int):
+        v = Decimal(v)
+    elif isinstance(v, str):
+        try:
+            v = Decimal(v.strip())
+        except InvalidOperation:
+            raise CoercionError("not a number") from None
+    if not isinstance(v, Decimal):
+        raise CoercionError(f"expected a number, got {type(v).__name__}")
+    if not v.is_finite():
+        raise CoercionError("NaN and infinity are not numeric values")
+    return v
+
+
+def to_float(v: Any) -> float:
+    if isinstance(v, bool):
+        raise CoercionError("expected a number, got a boolean")
+    if isinstance(v, int | float | Decimal | Decimal128):
+        return float(str(v)) if isinstance(v, Decimal128) else float(v)
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            raise CoercionError("not a number") from None
+    raise CoercionError(f"expected a number, got {type(v).__name__}")
+
+
+_TRUE: Final = frozenset({"true", "1", "yes", "t"})
+_FALSE: Final = frozenset({"false", "0", "no", "f"})
+
+
+def to_bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int) and v in (0, 1):
+        return bool(v)
+    if isinstance(v, str) and v.strip().lower() in _TRUE | _FALSE:
+        return v.strip().lower() in _TRUE
+    raise CoercionError("expected a boolean (true/false, 1/0, 'true'/'false')")
+
+
+def _utc(d: dt.datetime) -> dt.datetime:
+    return d.replace(tzinfo=dt.UTC) if d.tzinfo is None else d.astimezone(dt.UTC)
+
+
+def to_timestamptz(v: Any) -> dt.datetime:
+    if isinstance(v, dt.datetime):
+        return _utc(v)
+    if isinstance(v, dt.date):
+        return dt.datetime(v.year, v.month, v.day, tzinfo=dt.UTC)
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        try:  # epoch milliseconds, as JavaScript and MongoDB write them
+            return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=v)
+        except OverflowError:
+            raise CoercionError("epoch milliseconds out of range") from None
+    if isinstance(v, str):
+        try:
+            return _utc(dt.datetime.fromisoformat(v.strip()))
+        except ValueError:
+            raise CoercionError("not an ISO 8601 timestamp") from None
+    raise CoercionError(f"expected a timestamp, got {type(v).__name__}")
+
+
+def to_date(v: Any) -> dt.date:
+    if isinstance(v, dt.datetime):
+        return _utc(v).date()
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, str):
+        text = v.strip()
+        try:
+            return (
+                dt.date.fromisoformat(text)
+                if len(text) == _DATE_LEN
+                else _utc(dt.datetime.fromisoformat(text)).date()
+            )
+        except ValueError:
+            raise CoercionError("not an ISO 8601 date") from None
+    raise CoercionError(f"expected a date, got {type(v).__name__}")
+
+
+def to_time(v: Any) -> dt.time:
+    if isinstance(v, dt.time):
+        return v
+    if isinstance(v, str):
+        try:
+            return dt.time.fromisoformat(v.strip())
+        except ValueError:
+            raise CoercionError("not an ISO 8601 time (HH:MM[:SS])") from None
+    raise CoercionError(f"expected a time, got {type(v).__name__}")
+
+
+def to_uuid(v: Any) -> uuid.UUID:
+    if isinstance(v, uuid.UUID):
+        return v
+    if isinstance(v, str):
+        try:
+            return uuid.UUID(v)
+        except ValueError:
+            raise CoercionError("not a UUID") from None
+    raise CoercionError(f"expected a UUID, got {type(v).__name__}")
+
+
+def json_safe(v: Any) -> Any:  # noqa: PLR0911, C901 - one branch per rich type
+    """Convert decoded Extended JSON values to plain JSON for a jsonb column."""
+    if isinstance(v, str):
+        return _text_ok(v)
+    if v is None or isinstance(v, bool | int):
+        return v
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise CoercionError("NaN and infinity cannot be stored in jsonb")
+        return v
+    if isinstance(v, dict):
+        return {_text_ok(str(k)): json_safe(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [json_safe(x) for x in v]
+    if isinstance(v, dt.datetime):
+        return _utc(v).isoformat().replace("+00:00", "Z")
+    if isinstance(v, dt.date | dt.time):
+        return v.isoformat()
+    if isinstance(v, Decimal | Decimal128):
+        return str(v)
+    if isinstance(v, ObjectId | uuid.UUID):
+        return str(v)
+    if isinstance(v, bytes):
+        return v.hex()
+    raise CoercionError(f"cannot store a {type(v).__name__} in jsonb")
+
+
+def to_jsonb(v: Any) -> Jsonb:
+    return Jsonb(json_safe(v))
+
+
+def to_text_array(v: Any) -> list[str]:
+    if not isinstance(v, list | tuple):
+        raise CoercionError("expected an array of strings")
+    return [to_text(x) for x in v]
+
+
+def vector_coercer(dim: int) -> Coercer:
+    def coerce(v: Any) -> list[float]:
+        if not isinstance(v, list | tuple):
+            raise CoercionError(f"expected an array of {dim} numbers")
+        if len(v) != dim:
+            raise CoercionError(f"vector has {len(v)} dimensions, the column has {dim}")
+        out = [to_float(x) for x in v]
+        if not all(math.isfinite(x) for x in out):
+            raise CoercionError("vectors cannot hold NaN or infinity")
+        return out
+
+    return coerce
+
+
+COERCERS: Final[dict[str, Coercer]] = {
+    "text": to_text,
+    "objectid": to_objectid,
+    "smallint": _int_coercer("smallint"),
+    "int": _int_coercer("int"),
+    "bigint": _int_coercer("bigint"),
+    "numeric": to_numeric,
+    "float": to_float,
+    "bool": to_bool,
+    "timestamptz": to_timestamptz,
+    "date": to_date,
+    "time": to_time,
+    "uuid": to_uuid,
+    "jsonb": to_jsonb,
+    "text[]": to_text_array,
+}
+PG_TYPES: Final[dict[str, str]] = {
+    "text": "text",
+    "objectid": "text",
+    "smallint": "smallint",
+    "int": "integer",
+    "bigint": "bigint",
+    "numeric": "numeric",
+    "float": "double precision",
+    "bool": "boolean",
+    "timestamptz": "timestamptz",
+    "date": "date",
+    "time": "time",
+    "uuid": "uuid",
+    "jsonb": "jsonb",
+    "text[]": "text[]",
+}

@@ -1,0 +1,58 @@
+"""Key strategies: a legacy key (string) -> the target primary key, deterministically.
+
+Deterministic keys need no lookup table and give the same ids on every re-run, so a
+reference (`ref`) to another entity is translated with that entity's strategy alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from typing import Any, Final, Literal
+
+__all__ = ["KEY_PG_TYPES", "Strategy", "cuid_for", "key_function", "uuid5_for"]
+
+Strategy = Literal["text", "uuid5", "cuid", "int"]
+KEY_PG_TYPES: Final[dict[str, str]] = {
+    "text": "text",
+    "uuid5": "uuid",
+    "cuid": "text",
+    "int": "bigint",
+}
+#: uuid5(NAMESPACE_URL, "https://dualsync.dev/keys"): the root of every uuid5 key
+DUALSYNC_NS: Final = uuid.uuid5(uuid.NAMESPACE_URL, "https://dualsync.dev/keys")
+_B36: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def uuid5_for(namespace: str, key: str) -> uuid.UUID:
+    """The UUID of a legacy key in a namespace."""
+    return uuid.uuid5(DUALSYNC_NS, f"{namespace}\x1f{key}")
+
+
+def cuid_for(namespace: str, key: str) -> str:
+    """A cuid-shaped id (`c` + 24 base36 chars) derived from sha256(namespace, key)."""
+    n = int.from_bytes(hashlib.sha256(f"{namespace}\x1f{key}".encode()).digest(), "big")
+    chars = []
+    for _ in range(24):
+        n, r = divmod(n, 36)
+        chars.append(_B36[r])
+    return "c" + "".join(chars)
+
+
+def _int(key: str) -> int:
+    text = key.strip()
+    if not text or not (text.lstrip("-").isascii() and text.lstrip("-").isdigit()):
+        raise ValueError(f"{key[:40]!r} is not an integer key")
+    return int(text)
+
+
+def key_function(strategy: Strategy, namespace: str) -> Callable[[str], Any]:
+    """The translation function of one strategy and namespace."""
+    if strategy == "text":
+        return str
+    if strategy == "uuid5":
+        return lambda k: uuid5_for(namespace, k)
+    if strategy == "cuid":
+        return lambda k: cuid_for(namespace, k)
+    return _int

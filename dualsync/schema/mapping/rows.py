@@ -1,0 +1,152 @@
+"""Row building: column getters, per-column coercion and child-table explosion.
+
+Everything here runs per event on the worker's hot path; it was decided at load time
+(paths split, coercers picked) by `dualsync.schema.mapping.build`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from dualsync.redact import REDACTED
+from dualsync.schema.mapping.coerce import CoercionError
+from dualsync.schema.mapping.errors import MappingError
+
+__all__ = ["MISSING", "ChildMapping", "ColumnSpec", "Getter", "RowSet", "getter", "row_values"]
+
+MISSING: Final = object()
+_SHOWN: Final = 80
+Getter = Callable[[Any, str, int], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RowSet:
+    """The rows one document becomes."""
+
+    entity: str
+    key: tuple[Any, ...]
+    values: tuple[Any, ...]
+    children: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    """One compiled target column."""
+
+    name: str
+    source: str
+    type: str
+    pg_type: str
+    nullable: bool
+    secret: bool
+    line: int
+    getter: Getter = field(repr=False, compare=False)
+    coerce: Callable[[Any], Any] = field(repr=False, compare=False)
+
+
+def getter(source: str) -> Getter:
+    # Every getter takes (document, legacy key, array index) and uses what it needs.
+    if source == "$key":
+        return lambda _doc, key, _idx: key
+    if source == "$index":
+        return lambda _doc, _key, idx: idx
+    parts = source.split(".")
+    if len(parts) == 1:
+        p = parts[0]
+        return lambda doc, _key, _idx: doc.get(p, MISSING) if isinstance(doc, dict) else MISSING
+
+    def get(doc: Any, _key: str, _idx: int) -> Any:
+        for p in parts:
+            if not isinstance(doc, dict):
+                return MISSING
+            doc = doc.get(p, MISSING)
+            if doc is MISSING:
+                return MISSING
+        return doc
+
+    return get
+
+
+def _shown(value: Any, secret: bool) -> str:
+    if secret:
+        return REDACTED
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
+def row_values(
+    entity: str, key: str, doc: Any, idx: int, cols: tuple[ColumnSpec, ...]
+) -> list[Any]:
+    """The coerced values of `cols` for one document (or array element)."""
+    out: list[Any] = []
+    for c in cols:
+        v = c.getter(doc, key, idx)
+        if v is MISSING or v is None:
+            if not c.nullable:
+                what = "missing" if v is MISSING else "null"
+                raise MappingError(
+                    f"{entity} {key!r}: field {c.source!r} -> column {c.name}: {what}, "
+                    "but the column is not nullable",
+                    entity=entity, key=key, field=c.source,
+                )  # fmt: skip
+            out.append(None)
+            continue
+        try:
+            out.append(c.coerce(v))
+        except CoercionError as exc:
+            raise MappingError(
+                f"{entity} {key!r}: field {c.source!r} -> column {c.name} ({c.type}): {exc} "
+                f"(value {_shown(v, c.secret)})",
+                entity=entity, key=key, field=c.source,
+            ) from None  # fmt: skip
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ChildMapping:
+    """An array exploded into a child table, replaced wholesale on each parent upsert."""
+
+    table: str
+    schema: str
+    source: str
+    parent_columns: tuple[str, ...]
+    key_columns: tuple[str, ...]
+    column_names: tuple[str, ...]
+    pg_types: tuple[str, ...]
+    order_column: str | None
+    own_key: Callable[[str], Any] | None = field(repr=False, compare=False)
+    own_key_getter: Getter | None = field(repr=False, compare=False)
+    columns: tuple[ColumnSpec, ...] = ()
+
+    def rows(
+        self, entity: str, key: str, parent_key: tuple[Any, ...], doc: Any
+    ) -> list[tuple[Any, ...]]:
+        """The child rows of one parent document."""
+        items = getter(self.source)(doc, key, 0)
+        if items is MISSING or items is None:
+            return []
+        if not isinstance(items, list):
+            raise MappingError(
+                f"{entity} {key!r}: field {self.source!r} -> child table {self.table}: "
+                "expected an array",
+                entity=entity, key=key, field=self.source,
+            )  # fmt: skip
+        out = []
+        for i, item in enumerate(items):
+            row: list[Any] = list(parent_key)
+            if self.own_key is not None and self.own_key_getter is not None:
+                raw = self.own_key_getter(item, key, i)
+                if raw is MISSING or raw is None:
+                    raise MappingError(
+                        f"{entity} {key!r}: {self.source}[{i}] has no key for child table "
+                        f"{self.table}",
+                        entity=entity, key=key, field=self.source,
+                    )  # fmt: skip
+                row.append(self.own_key(str(raw)))
+            if self.order_column is not None:
+                row.append(i)
+            row.extend(row_values(entity, key, item, i, self.columns))
+            out.append(tuple(row))
+        return out
