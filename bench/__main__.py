@@ -1,0 +1,17 @@
+"""`python -m bench`: run every benchmark in one process and record bench/results/latest.json."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bench import publish
+from bench._common import record
+
+
+def main() -> None:
+    """Run the suite with default sizes."""
+    record("publish", asyncio.run(publish.run(50_000, 500, 3)))
+
+
+if __name__ == "__main__":
+    main()

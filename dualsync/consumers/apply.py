@@ -1,0 +1,131 @@
+"""Apply one collapsed batch in one transaction: COPY -> staging -> version gate -> targets.
+
+    1. COPY the gate rows (entity, key, version, deleted) and every entity's rows into
+       temp staging tables;
+    2. one `INSERT ... ON CONFLICT DO UPDATE ... WHERE row_state.version < excluded.version
+       RETURNING` decides the winners (into `ds_win`); same or older versions lose and
+       a delete leaves its tombstone in row_state, so a late old upsert cannot resurrect;
+    3. set-based upserts (parents first), child replacement, then deletes (children first).
+
+No per-row round trips: the number of statements depends on the entities in the
+batch, not on its size. The caller commits, then acks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from dualsync.consumers.change import Change
+from dualsync.consumers.plan import EntityPlan, MappingPlan, plan_for
+from dualsync.consumers.stage import GATE, WINNERS, copy_rows, ensure_tables
+from dualsync.schema.mapping import MappingSet
+
+__all__ = ["ApplyResult", "apply_batch"]
+
+_GATE_SQL = """
+with g as (
+  insert into dualsync.row_state as rs (entity, key, version, deleted, event_id)
+  select entity, _ds_key, version, deleted, event_id from ds_gate order by entity, _ds_key
+  on conflict (entity, key) do update
+    set version = excluded.version, deleted = excluded.deleted,
+        event_id = excluded.event_id, applied_at = now()
+    where rs.version < excluded.version
+  returning entity, key, deleted
+)
+insert into ds_win (entity, _ds_key, deleted) select entity, key, deleted from g
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """Counts of one batch: events that changed Postgres, and those that lost the gate."""
+
+    applied: int
+    deleted: int
+    stale: int
+
+
+def _vector_text(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(repr(float(v)) for v in value) + "]"
+    return value
+
+
+def _stage_rows(plan: EntityPlan, changes: Sequence[Change]) -> tuple[list[Any], list[list[Any]]]:
+    em = plan.mapping
+    vec = [i for i, t in enumerate(em.pg_types) if t.startswith("vector")]
+    nkeys = len(em.key_columns)
+    pad = [None] * (len(em.column_names) - nkeys)
+    rows: list[Any] = []
+    child_rows: list[list[Any]] = [[] for _ in plan.children]
+    for c in changes:
+        if c.rows is None:
+            rows.append((c.key, *em.translate_key(c.key), *pad))
+            continue
+        values = c.rows.values
+        if vec:
+            values = tuple(_vector_text(v) if i in vec else v for i, v in enumerate(values))
+        rows.append((c.key, *values))
+        for j, cp in enumerate(plan.children):
+            cvec = [i for i, t in enumerate(cp.mapping.pg_types) if t.startswith("vector")]
+            for r in c.rows.children.get(cp.mapping.table, ()):
+                if cvec:
+                    r = tuple(_vector_text(v) if i in cvec else v for i, v in enumerate(r))  # noqa: PLW2901
+                child_rows[j].append((c.key, *r))
+    return rows, child_rows
+
+
+async def apply_batch(
+    conn: psycopg.AsyncConnection[Any], ms: MappingSet, changes: Sequence[Change]
+) -> ApplyResult:
+    """Apply collapsed, key-sorted changes in one transaction (`conn` in autocommit mode).
+
+    Raises psycopg errors unchanged: the worker classifies them (retry, bisect, dead-letter).
+    """
+    if not changes:
+        return ApplyResult(0, 0, 0)
+    plan = plan_for(ms)
+    await ensure_tables(conn, [GATE, WINNERS, *plan.stage_tables()])
+    by_entity: dict[str, list[Change]] = {}
+    for c in changes:
+        by_entity.setdefault(c.entity, []).append(c)
+    applied = 0
+    async with conn.transaction(), conn.cursor() as cur:
+        await copy_rows(
+            cur, GATE, [(c.key, c.entity, c.version, c.deleted, c.event_id) for c in changes]
+        )
+        for name, group in by_entity.items():
+            ep = plan.entities[name]
+            rows, child_rows = _stage_rows(ep, group)
+            await copy_rows(cur, ep.stage, rows)
+            for cp, crow in zip(ep.children, child_rows, strict=True):
+                await copy_rows(cur, cp.stage, crow)
+        await cur.execute(_GATE_SQL)
+        winners = max(cur.rowcount, 0)
+        if winners:
+            applied = await _write_winners(cur, plan, by_entity)
+    return ApplyResult(applied=applied, deleted=winners - applied, stale=len(changes) - winners)
+
+
+async def _write_winners(
+    cur: psycopg.AsyncCursor[Any], plan: MappingPlan, by_entity: dict[str, list[Change]]
+) -> int:
+    """Upserts and child replacement parents-first, then deletes children-first."""
+    applied = 0
+    for name in plan.order:
+        if name not in by_entity:
+            continue
+        ep = plan.entities[name]
+        await cur.execute(ep.upsert)
+        applied += max(cur.rowcount, 0)
+        for cp in ep.children:
+            await cur.execute(cp.delete)
+            await cur.execute(cp.insert)
+    for name in reversed(plan.order):
+        if name in by_entity and any(c.deleted for c in by_entity[name]):
+            await cur.execute(plan.entities[name].delete)
+    return applied

@@ -1,0 +1,170 @@
+"""Per-entity SQL plans, built once per mapping set: staging tables and set-based statements.
+
+Every statement joins a staging table with `ds_win` (the version gate's winners), so
+only events that won the gate touch target tables.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from psycopg import sql
+
+from dualsync.consumers.stage import StageTable
+
+if TYPE_CHECKING:
+    from dualsync.schema.mapping import ChildMapping, EntityMapping, MappingSet
+
+__all__ = ["ChildPlan", "EntityPlan", "MappingPlan", "plan_for"]
+
+
+def _stage_types(types: tuple[str, ...]) -> tuple[str, ...]:
+    # Vectors travel as their text form ('[1,2,3]') and are cast on insert: psycopg has
+    # no dumper for a plain list into `vector`, and COPY text input is the same bytes.
+    return tuple("text" if t.startswith("vector") else t for t in types)
+
+
+def _select_list(alias: str, columns: tuple[str, ...], types: tuple[str, ...]) -> sql.Composable:
+    items = [
+        sql.SQL("{}.{}::{}").format(sql.Identifier(alias), sql.Identifier(c), sql.SQL(t))
+        if t.startswith("vector")
+        else sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c))
+        for c, t in zip(columns, types, strict=True)
+    ]
+    return sql.SQL(", ").join(items)
+
+
+def _ids(names: tuple[str, ...]) -> sql.Composable:
+    return sql.SQL(", ").join(map(sql.Identifier, names))
+
+
+@dataclass(frozen=True, slots=True)
+class ChildPlan:
+    """Staging and statements of one child table."""
+
+    mapping: ChildMapping
+    stage: StageTable
+    delete: sql.Composed
+    insert: sql.Composed
+
+
+@dataclass(frozen=True, slots=True)
+class EntityPlan:
+    """Staging and statements of one entity."""
+
+    mapping: EntityMapping
+    stage: StageTable
+    upsert: sql.Composed
+    delete: sql.Composed
+    children: tuple[ChildPlan, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MappingPlan:
+    """Plans of every entity, and the order that keeps foreign keys satisfied."""
+
+    entities: dict[str, EntityPlan]
+    #: parents before children (by `ref` columns); deletes run in reverse
+    order: tuple[str, ...]
+
+    def stage_tables(self) -> list[StageTable]:
+        """Every staging table of the set."""
+        out = []
+        for p in self.entities.values():
+            out.append(p.stage)
+            out.extend(c.stage for c in p.children)
+        return out
+
+
+def _winner_join(alias: str, entity: str, *, deleted: bool) -> sql.Composed:
+    return sql.SQL(
+        "join ds_win w on w.entity = {e} and w._ds_key = {a}._ds_key and {neg}w.deleted"
+    ).format(e=sql.Literal(entity), a=sql.Identifier(alias), neg=sql.SQL("" if deleted else "not "))
+
+
+def _entity_plan(index: int, em: EntityMapping) -> EntityPlan:
+    table = sql.Identifier(em.schema, em.table)
+    stage = StageTable(f"ds_s{index}", em.column_names, _stage_types(em.pg_types))
+    updates = [c for c in em.column_names if c not in em.key_columns]
+    action = (
+        sql.SQL("do update set {}").format(
+            sql.SQL(", ").join(
+                sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in updates
+            )
+        )
+        if updates
+        else sql.SQL("do nothing")
+    )
+    upsert = sql.SQL(
+        "insert into {t} ({cols}) select {sel} from {s} s {join} order by {pk} "
+        "on conflict ({pk_plain}) {action}"
+    ).format(
+        t=table,
+        cols=_ids(em.column_names),
+        sel=_select_list("s", em.column_names, em.pg_types),
+        s=sql.Identifier(stage.name),
+        join=_winner_join("s", em.name, deleted=False),
+        pk=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(k)) for k in em.key_columns),
+        pk_plain=_ids(em.key_columns),
+        action=action,
+    )
+    match = sql.SQL(" and ").join(
+        sql.SQL("t.{0} = s.{0}").format(sql.Identifier(k)) for k in em.key_columns
+    )
+    delete = sql.SQL("delete from {t} t using {s} s {join} where {match}").format(
+        t=table,
+        s=sql.Identifier(stage.name),
+        join=_winner_join("s", em.name, deleted=True),
+        match=match,
+    )
+    children = tuple(_child_plan(index, j, em, c) for j, c in enumerate(em.children))
+    return EntityPlan(em, stage, upsert, delete, children)
+
+
+def _child_plan(index: int, j: int, em: EntityMapping, cm: ChildMapping) -> ChildPlan:
+    stage = StageTable(f"ds_c{index}_{j}", cm.column_names, _stage_types(cm.pg_types))
+    parent_stage = sql.Identifier(f"ds_s{index}")
+    match = sql.SQL(" and ").join(
+        sql.SQL("c.{} = s.{}").format(sql.Identifier(pc), sql.Identifier(k))
+        for pc, k in zip(cm.parent_columns, em.key_columns, strict=True)
+    )
+    # Children of every winner (upsert or delete) are replaced wholesale.
+    delete = sql.SQL(
+        "delete from {t} c using {s} s join ds_win w on w.entity = {e} and w._ds_key = s._ds_key "
+        "where {match}"
+    ).format(
+        t=sql.Identifier(cm.schema, cm.table), s=parent_stage, e=sql.Literal(em.name), match=match
+    )
+    insert = sql.SQL("insert into {t} ({cols}) select {sel} from {s} sc {join}").format(
+        t=sql.Identifier(cm.schema, cm.table),
+        cols=_ids(cm.column_names),
+        sel=_select_list("sc", cm.column_names, cm.pg_types),
+        s=sql.Identifier(stage.name),
+        join=_winner_join("sc", em.name, deleted=False),
+    )
+    return ChildPlan(cm, stage, delete, insert)
+
+
+_plans: dict[int, tuple[MappingSet, MappingPlan]] = {}
+
+
+def plan_for(ms: MappingSet) -> MappingPlan:
+    """The plan of a mapping set, built on first use (mapping sets live as long as a worker)."""
+    hit = _plans.get(id(ms))
+    if hit is not None and hit[0] is ms:
+        return hit[1]
+    names = sorted(ms.entities)
+    plans = {name: _entity_plan(i, ms.entities[name]) for i, name in enumerate(names)}
+    graph = {
+        n: {d for d in ms.entities[n].depends_on if d in ms.entities and d != n} for n in names
+    }
+    try:
+        order = tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError:
+        # Mutually referencing entities: no order satisfies both; FK failures are retried.
+        order = tuple(names)
+    plan = MappingPlan(plans, order)
+    _plans[id(ms)] = (ms, plan)
+    return plan

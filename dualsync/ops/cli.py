@@ -1,0 +1,79 @@
+"""The `dualsync` command line: one Typer app, one sub-app per concern.
+
+`main()` turns usage errors and `DualsyncError`s into a one-line message and a non-zero
+exit code: operators never see a traceback for a bad argument or an unusable setting.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+# typer >= 0.20 vendors click; its exception types live here (no public re-export).
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+from dualsync.errors import DualsyncError
+from dualsync.logging import configure_logging
+from dualsync.ops.cli_dlq import app as dlq_app
+from dualsync.ops.cli_doctor import doctor
+from dualsync.ops.cli_mappings import app as mappings_app
+from dualsync.ops.cli_migrate import app as migrate_app
+from dualsync.ops.cli_worker import worker
+from dualsync.settings import get_settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="dualsync",
+    help=(
+        "Move a live application off MongoDB or JSON files onto PostgreSQL: apply change "
+        "events, verify both sides, flip each entity's read path (and back)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.command(help="Check the services dualsync would use and whether they are usable.")(doctor)
+app.command(help="Apply change events from the streams to PostgreSQL.")(worker)
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(migrate_app, name="migrate")
+app.add_typer(mappings_app, name="mappings")
+
+
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one exit code per outcome
+    """Entry point of the console script; returns the exit code."""
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        result = app(args=argv, prog_name="dualsync", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        print("dualsync: aborted", file=sys.stderr)  # noqa: T201 - CLI output
+        return 130
+    except NoArgsIsHelpError as exc:
+        print(exc.format_message(), file=sys.stderr)  # noqa: T201 - the help text itself
+        return 0
+    except UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "dualsync"
+        msg = exc.format_message().replace("\n", " ")
+        print(f"dualsync: error: {msg} (see '{where} --help')", file=sys.stderr)  # noqa: T201
+        return 2
+    except ClickException as exc:
+        print(f"dualsync: error: {exc.format_message()}", file=sys.stderr)  # noqa: T201
+        return exc.exit_code
+    except DualsyncError as exc:
+        print(f"dualsync: error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def run() -> None:
+    """Console-script wrapper: exit with `main()`'s code."""
+    sys.exit(main())

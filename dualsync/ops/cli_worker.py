@@ -1,0 +1,75 @@
+"""`dualsync worker`: run the apply workers (arq-hosted) on the configured services."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dualsync.errors import ConfigError
+from dualsync.ops.services import open_services
+from dualsync.settings import get_settings
+from dualsync.worker.config import WorkerConfig, default_consumer_name
+from dualsync.worker.context import StartOptions
+from dualsync.worker.run import run_arq, run_until_idle
+
+
+def worker(
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            help="Entity mapping YAML (default: DUALSYNC_MAPPING).", exists=True, dir_okay=False
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="Consumer loops in this process.")
+    ] = 1,
+    shards: Annotated[
+        int | None, typer.Option(min=1, help="Stream shards (default: DUALSYNC_SHARDS).")
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Events per batch at most.")
+    ] = 500,
+    linger_ms: Annotated[int, typer.Option(min=0, help="Wait this long to fill a batch.")] = 5,
+    consumer_name: Annotated[
+        str | None, typer.Option(help="Consumer name (default: host-pid).")
+    ] = None,
+    claim_idle_ms: Annotated[
+        int, typer.Option(min=100, help="Reclaim entries idle this long.")
+    ] = 60_000,
+    max_deliveries: Annotated[
+        int, typer.Option(min=1, help="Deliveries before dead-lettering.")
+    ] = 5,
+    until_idle: Annotated[
+        float | None,
+        typer.Option(help="Exit once the streams are drained and idle this many seconds."),
+    ] = None,
+) -> None:
+    """Apply change events from the shard streams to PostgreSQL until SIGTERM."""
+    settings = get_settings()
+    path = mapping or settings.mapping
+    if path is None:
+        raise ConfigError("no mapping: pass --mapping PATH or set DUALSYNC_MAPPING")
+    config = WorkerConfig(
+        prefix=settings.prefix,
+        shards=shards or settings.shards,
+        consumer_name=consumer_name or default_consumer_name(),
+        concurrency=concurrency,
+        batch_size=batch_size,
+        linger_ms=linger_ms,
+        claim_idle_ms=claim_idle_ms,
+        max_deliveries=max_deliveries,
+        max_payload_bytes=settings.max_payload_bytes,
+        require_signature=settings.require_signature,
+        mapping_paths=(path,),
+    )
+    keys = {s: k.get_secret_value().encode() for s, k in settings.signing_keys.items()}
+    with open_services(settings) as svc:
+        opts = StartOptions(config, svc.database_url, svc.redis_url, keys)
+        if until_idle is not None:
+            wctx = asyncio.run(run_until_idle(opts, until_idle))
+            typer.echo(" ".join(f"{k}={v}" for k, v in wctx.stats.as_dict().items()))
+        else:
+            run_arq(opts)

@@ -1,0 +1,245 @@
+"""The stream consumer: read -> decode -> collapse -> apply -> ack, with retries and bisection.
+
+Ack after commit: an entry is XACKed only after the transaction that applied it (or
+the dead-letter write that records it) has committed, so a crash in between re-delivers
+it and the version gate makes the repeat a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aredis
+from psycopg_pool import AsyncConnectionPool
+
+from dualsync.consumers.apply import apply_batch
+from dualsync.consumers.change import Change, collapse
+from dualsync.logging import bound_contextvars, get_logger
+from dualsync.producers.routing import stream_keys
+from dualsync.schema.legacy import LegacyReader
+from dualsync.schema.mapping import MappingSet
+from dualsync.worker.config import WorkerConfig
+from dualsync.worker.deadletter import DeadLetter, dead_letter, error_text
+from dualsync.worker.decode import Decoded, decode_batch
+from dualsync.worker.entry import Entry
+from dualsync.worker.reader import StreamReader
+from dualsync.worker.reclaim import claim_for_retry, reclaim_idle
+from dualsync.worker.retry import Failure, backoff, classify, reason_of
+from dualsync.worker.stats import Stats
+
+__all__ = ["Consumer"]
+
+log = get_logger(__name__)
+
+
+@dataclass(order=True, slots=True)
+class _Retry:
+    due: float
+    seq: int
+    entries: list[Entry]
+
+
+class Consumer:
+    """One consumer of group `apply` on every shard stream."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        *,
+        name: str,
+        pool: AsyncConnectionPool[Any],
+        redis: aredis.Redis,
+        block_redis: aredis.Redis,
+        mappings: MappingSet,
+        legacy: LegacyReader | None = None,
+        signing_keys: Mapping[str, bytes] | None = None,
+        stats: Stats | None = None,
+    ) -> None:
+        self.config = config
+        self.name = name
+        self._pool = pool
+        self._redis = redis
+        self._ms = mappings
+        self._legacy = legacy
+        self._keys = dict(signing_keys or {})
+        self.streams = stream_keys(config.prefix, config.shards)
+        self.reader = StreamReader(
+            block_redis,
+            self.streams,
+            config.group,
+            name,
+            batch_size=config.batch_size,
+            linger_ms=config.linger_ms,
+            block_ms=config.block_ms,
+        )
+        self.stats = stats or Stats()
+        self._retries: list[_Retry] = []
+        self._seq = itertools.count()
+        self._stop = asyncio.Event()
+        self._secrets = {n: em.secret_fields for n, em in mappings.entities.items()}
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then return from `run`."""
+        self._stop.set()
+
+    async def run(self, *, until_idle: float | None = None) -> None:
+        """Consume until `stop()`; with `until_idle`, also return once the group has been
+        fully drained (nothing new, nothing pending anywhere) for that many seconds."""
+        await self.reader.ensure_groups()
+        next_reclaim = 0.0
+        idle_since: float | None = None
+        while not self._stop.is_set():
+            entries = await self._due_retries()
+            if time.monotonic() >= next_reclaim:
+                claimed = await reclaim_idle(
+                    self._redis, self.streams, self.config.group, self.name,
+                    self.config.claim_idle_ms, self.config.batch_size,
+                )  # fmt: skip
+                next_reclaim = time.monotonic() + self.config.reclaim_every_s
+                if claimed:
+                    log.info("reclaimed_pending", consumer=self.name, entries=len(claimed))
+                entries += claimed
+            # New entries are read on every turn, so retries never starve them (a child
+            # waiting for its parent must not stop the parent from being read).
+            room = self.config.batch_size - len(entries)
+            if room > 0:
+                entries += await self.reader.read_batch(room, self._block_ms(bool(entries)))
+            if entries:
+                idle_since = None
+                await self.process(entries)
+                continue
+            if until_idle is not None and not self._retries:
+                now = time.monotonic()
+                idle_since = idle_since or now
+                if now - idle_since >= until_idle and await self._group_drained():
+                    return
+
+    def _block_ms(self, have_entries: bool) -> int | None:
+        """How long XREADGROUP may block: not at all with work in hand, else until the
+        next retry is due (at most `block_ms`)."""
+        if have_entries:
+            return None
+        if not self._retries:
+            return self.config.block_ms
+        wait = int((self._retries[0].due - time.monotonic()) * 1000)
+        return None if wait <= 0 else min(wait, self.config.block_ms)
+
+    async def _group_drained(self) -> bool:
+        for s in self.streams:
+            info = await self._redis.xpending(s, self.config.group)
+            if int(info["pending"]):
+                return False
+        return True
+
+    async def _due_retries(self) -> list[Entry]:
+        now = time.monotonic()
+        due: list[Entry] = []
+        while self._retries and self._retries[0].due <= now:
+            due.extend(heapq.heappop(self._retries).entries)
+        if not due:
+            return []
+        self.stats.retried += len(due)
+        return await claim_for_retry(self._redis, self.config.group, self.name, due)
+
+    def _schedule(self, entries: list[Entry]) -> None:
+        attempt = max(e.deliveries for e in entries)
+        delay = backoff(attempt, self.config.retry_base_s, self.config.retry_cap)
+        heapq.heappush(self._retries, _Retry(time.monotonic() + delay, next(self._seq), entries))
+
+    async def process(self, entries: list[Entry]) -> None:
+        """Apply one batch of entries end to end."""
+        batch_id = uuid.uuid4().hex[:12]
+        with bound_contextvars(batch_id=batch_id, consumer=self.name):
+            self.stats.read += len(entries)
+            decoded = await decode_batch(
+                entries,
+                self._ms,
+                legacy=self._legacy,
+                max_payload_bytes=self.config.max_payload_bytes,
+                signing_keys=self._keys,
+                require_signature=self.config.require_signature,
+            )
+            await self._apply(collapse(decoded.changes), decoded)
+            await self._dead_letter(decoded.letters)
+            self.stats.batches += 1
+            self.stats.last_batch_done = time.monotonic()
+
+    def _entries_of(self, changes: list[Change], decoded: Decoded) -> list[Entry]:
+        return [e for c in changes for e in decoded.owners[(c.entity, c.key)]]
+
+    async def _apply(self, changes: list[Change], decoded: Decoded) -> None:
+        """Apply; on a data error bisect until the failing events are alone."""
+        if not changes:
+            return
+        try:
+            async with self._pool.connection() as conn:
+                result = await apply_batch(conn, self._ms, changes)
+        except Exception as exc:  # noqa: BLE001 - classified below; nothing is swallowed
+            await self._on_failure(exc, changes, decoded)
+            return
+        entries = self._entries_of(changes, decoded)
+        await self._ack(entries)
+        self.stats.applied += result.applied
+        self.stats.deleted += result.deleted
+        self.stats.stale += result.stale + len(entries) - len(changes)
+
+    async def _on_failure(self, exc: Exception, changes: list[Change], decoded: Decoded) -> None:
+        kind = classify(exc)
+        entries = self._entries_of(changes, decoded)
+        if kind is Failure.SYSTEMIC:
+            log.error("batch_failed_will_retry", error=error_text(exc), events=len(entries))
+            self._schedule(entries)
+            return
+        if len(changes) > 1:
+            mid = len(changes) // 2
+            self.stats.bisections += 1
+            await self._apply(changes[:mid], decoded)
+            await self._apply(changes[mid:], decoded)
+            return
+        change = changes[0]
+        limit = (
+            self.config.transient_max_deliveries
+            if kind is Failure.DATA_TRANSIENT
+            else self.config.max_deliveries
+        )
+        with bound_contextvars(entity=change.entity, key=change.key, event_id=change.event_id):
+            if max(e.deliveries for e in entries) < limit:
+                log.warning("event_failed_will_retry", reason=reason_of(exc), error=error_text(exc))
+                self._schedule(entries)
+                return
+            log.error("event_dead_lettered", reason=reason_of(exc), error=error_text(exc))
+        text = error_text(exc)
+        decoded.letters.extend(
+            DeadLetter(e, reason_of(exc), text, change.entity, change.key, change.event_id)
+            for e in entries
+        )
+
+    async def _ack(self, entries: list[Entry]) -> None:
+        by_stream: dict[str, list[str]] = {}
+        for e in entries:
+            by_stream.setdefault(e.stream, []).append(e.id)
+        if not by_stream:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream, ids in by_stream.items():
+                pipe.xack(stream, self.config.group, *ids)
+            await pipe.execute()
+
+    async def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        if not letters:
+            return
+        for d in letters:
+            log.warning(
+                "dead_letter", reason=d.reason, entity=d.entity, key=d.key, event_id=d.event_id
+            )
+        await dead_letter(
+            self._redis, self.config.prefix, self.config.group, self.name, letters, self._secrets
+        )
+        self.stats.dead_lettered += len(letters)

@@ -1,0 +1,128 @@
+"""Worker lifecycle: open resources and start consumers; stop them and close everything.
+
+Used by arq's `on_startup`/`on_shutdown` and by `run_until_idle` (tests, demo) alike.
+A consumer task that dies is not left silent: it is logged as critical, recorded in the
+context and the process is told to shut down, so `dualsync worker` exits non-zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import signal
+from typing import Any
+
+import psycopg
+import redis.asyncio as aredis
+from pgvector.psycopg import register_vector_async
+from psycopg_pool import AsyncConnectionPool
+
+from dualsync.logging import get_logger
+from dualsync.schema.mapping import MappingSet, load_enum_labels, load_mapping
+from dualsync.worker.consumer import Consumer
+from dualsync.worker.context import StartOptions, WorkerContext
+
+__all__ = ["start", "stop"]
+
+log = get_logger(__name__)
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    cur = await conn.execute("select 1 from pg_type where typname = 'vector'")
+    if await cur.fetchone():
+        await register_vector_async(conn)
+
+
+async def _load_mappings(opts: StartOptions, pool: AsyncConnectionPool[Any]) -> MappingSet:
+    if opts.mappings is not None:
+        ms = opts.mappings
+    elif opts.config.mapping_paths:
+        ms = load_mapping(opts.config.mapping_paths[0])
+    else:
+        raise ValueError("the worker needs a mapping: pass --mapping PATH or set DUALSYNC_MAPPING")
+    async with pool.connection() as conn:
+        ms.bind_enum_labels(await load_enum_labels(conn, ms))
+    return ms
+
+
+async def _warn_without_aof(client: aredis.Redis) -> None:
+    info = await client.info("persistence")
+    if not int(info.get("aof_enabled", 0)):
+        log.warning(
+            "redis_without_aof",
+            hint="a Redis restart loses events not yet applied; run Redis with appendonly yes",
+        )
+
+
+def _on_done(wctx: WorkerContext, task: asyncio.Task[None], *, signal_process: bool) -> None:
+    """Done-callback of a consumer task: a crash must be loud."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is None:
+        return
+    wctx.crashed = exc
+    log.critical("consumer_crashed", task=task.get_name(), error=repr(exc), exc_info=exc)
+    if signal_process:
+        os.kill(os.getpid(), signal.SIGTERM)  # arq shuts down; `dualsync worker` exits non-zero
+
+
+async def start(opts: StartOptions, *, until_idle: float | None = None) -> WorkerContext:
+    """Open the pool and Redis clients, load mappings, start `concurrency` consumers."""
+    cfg = opts.config
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        opts.database_url,
+        open=False,
+        min_size=1,
+        max_size=cfg.concurrency + 2,
+        kwargs={"autocommit": True},
+        configure=_configure,
+        name="dualsync-worker",
+    )
+    await pool.open(wait=True, timeout=30)
+    client = aredis.Redis.from_url(opts.redis_url)
+    await _warn_without_aof(client)
+    mappings = await _load_mappings(opts, pool)
+    wctx = WorkerContext(opts, pool, client, [], mappings)
+    for i in range(cfg.concurrency):
+        # Blocking XREADGROUP holds its connection: each consumer gets its own client.
+        block = aredis.Redis.from_url(opts.redis_url, max_connections=2)
+        wctx.block_clients.append(block)
+        name = cfg.consumer_name if cfg.concurrency == 1 else f"{cfg.consumer_name}-{i}"
+        consumer = Consumer(
+            cfg,
+            name=name,
+            pool=pool,
+            redis=client,
+            block_redis=block,
+            mappings=mappings,
+            legacy=opts.legacy,
+            signing_keys=opts.signing_keys,
+            stats=wctx.stats,
+        )
+        wctx.consumers.append(consumer)
+        task = asyncio.create_task(consumer.run(until_idle=until_idle), name=f"consumer:{name}")
+        task.add_done_callback(functools.partial(_on_done, wctx, signal_process=until_idle is None))
+        wctx.tasks.append(task)
+    log.info("worker_started", consumers=cfg.concurrency, shards=cfg.shards, prefix=cfg.prefix)
+    return wctx
+
+
+async def stop(wctx: WorkerContext) -> None:
+    """Stop consumers (finishing batches in hand within the timeout), close resources."""
+    for c in wctx.consumers:
+        c.stop()
+    pending = [t for t in wctx.tasks if not t.done()]
+    if pending:
+        _, late = await asyncio.wait(pending, timeout=wctx.config.shutdown_timeout_s)
+        for t in late:
+            t.cancel()
+        for t in late:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+    for client in (*wctx.block_clients, wctx.redis):
+        await client.aclose()
+    await wctx.pool.close()
+    log.info("worker_stopped", **wctx.stats.as_dict())
