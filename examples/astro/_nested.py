@@ -11,7 +11,7 @@ import random
 from typing import Any, Final
 
 from examples.astro import _corpus as c
-from examples.astro._legacy import between
+from examples._legacy import between
 
 __all__ = ["raw_chart", "settings", "sun_sign"]
 

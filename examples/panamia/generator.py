@@ -44,7 +44,7 @@ from typing import Any, Final
 from bson import Decimal128, ObjectId
 
 from examples.panamia import _corpus as c
-from examples.panamia._legacy import LegacyDoc, ObjectIds, between, optional, version_of
+from examples._legacy import LegacyDoc, ObjectIds, between, optional, version_of
 
 __all__ = ["ENTITIES", "LegacyDoc", "generate"]
 
