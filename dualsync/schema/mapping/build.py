@@ -95,6 +95,10 @@ class _Compiler:
         )
 
 
+def _parent_scoped_index(_item: Any, key: str, idx: int) -> str:
+    return f"{key}\x1f{idx}"
+
+
 def _child(
     c: _Compiler,
     entity: str,
@@ -121,6 +125,10 @@ def _child(
             ch.key.strategy, ch.key.namespace or f"{c.model.app}/{entity}.{ch.table}"
         )
         own_getter = getter(ch.key.source)
+        if ch.key.source == "$index":
+            # An array position is only unique within its parent: scope it by the parent's
+            # legacy key, or every parent's first element would get the same id.
+            own_getter = _parent_scoped_index
         names.append(ch.key.column)
         types.append(KEY_PG_TYPES[ch.key.strategy])
         key_cols = [ch.key.column]

@@ -119,12 +119,16 @@ class ChildMapping:
     own_key: Callable[[str], Any] | None = field(repr=False, compare=False)
     own_key_getter: Getter | None = field(repr=False, compare=False)
     columns: tuple[ColumnSpec, ...] = ()
+    items: Getter = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "items", getter(self.source))  # decided once, not per row
 
     def rows(
         self, entity: str, key: str, parent_key: tuple[Any, ...], doc: Any
     ) -> list[tuple[Any, ...]]:
         """The child rows of one parent document."""
-        items = getter(self.source)(doc, key, 0)
+        items = self.items(doc, key, 0)
         if items is MISSING or items is None:
             return []
         if not isinstance(items, list):
