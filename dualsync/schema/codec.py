@@ -26,7 +26,7 @@ REQUIRED: Final = ("event_id", "source", "entity", "key", "op", "version", "occu
 KNOWN: Final = frozenset((*REQUIRED, "payload", "ref", "schema_version", "trace_id", "sig"))
 
 # An escaped NUL (\u0000) in JSON text: preceded by an even number of backslashes.
-_JSON_NUL: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+_JSON_NUL: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 #: what redis-py hands back for one stream entry
 RawFields: TypeAlias = Mapping[bytes, bytes] | Mapping[str, str] | Mapping[bytes | str, bytes | str]
@@ -93,6 +93,13 @@ def encode_event(event: ChangeEvent, sign_key: bytes | None = None) -> dict[str,
 
 
 def _text(fields: RawFields) -> dict[str, str]:
+    try:  # one comprehension: the common case, every field valid UTF-8
+        return {
+            (k.decode() if type(k) is bytes else k): (v.decode() if type(v) is bytes else v)  # type: ignore[misc]
+            for k, v in fields.items()
+        }
+    except UnicodeDecodeError:
+        pass
     out: dict[str, str] = {}
     for k, v in fields.items():
         name = k.decode("utf-8", "replace") if isinstance(k, bytes) else k
@@ -126,29 +133,35 @@ def _check_shape(f: dict[str, str]) -> None:
         )
 
 
-def _payload(raw: str, max_bytes: int) -> dict[str, Any]:
-    size = len(raw.encode())
-    if size > max_bytes:
+def _payload(raw: str | bytes, max_bytes: int) -> dict[str, Any]:
+    data = raw if type(raw) is bytes else raw.encode()  # type: ignore[union-attr]
+    if len(data) > max_bytes:
         raise EnvelopeError(
-            f"{size} bytes exceeds the {max_bytes}-byte limit; publish a reference event",
+            f"{len(data)} bytes exceeds the {max_bytes}-byte limit; publish a reference event",
             field="payload",
             reason="oversized",
         )
-    if "\\u0000" in raw and _JSON_NUL.search(raw):
+    if b"\\u0000" in data and _JSON_NUL.search(data):
         raise EnvelopeError(
             "contains a NUL character (\\u0000): PostgreSQL text cannot store it",
             field="payload",
             reason="nul_byte",
         )
     try:
-        value = loads_payload(raw)
+        value = loads_payload(data)
     except ValueError as exc:
         raise EnvelopeError(str(exc), field="payload", reason="invalid_json") from None
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         raise EnvelopeError(
             f"must be a JSON object (the document), got {type(value).__name__}", field="payload"
         )
     return value
+
+
+def _raw_payload(fields: RawFields, text: dict[str, str]) -> str | bytes:
+    # The bytes as read from Redis, when we have them: no encode/decode round trip.
+    raw = fields.get(b"payload")  # type: ignore[call-overload]
+    return raw if type(raw) is bytes else text["payload"]
 
 
 def decode_fields(
@@ -182,7 +195,7 @@ def decode_fields(
         "op": f["op"],
         "version": int(f["version"]),
         "occurred_at": occurred,
-        "payload": _payload(f["payload"], max_payload_bytes) if "payload" in f else None,
+        "payload": _payload(_raw_payload(fields, f), max_payload_bytes) if "payload" in f else None,
         "ref": ref == "true",
         "trace_id": f.get("trace_id"),
         "sig": f.get("sig"),

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
+import orjson
 from bson import Decimal128, ObjectId
 from psycopg.types.json import Jsonb
 
-__all__ = ["COERCERS", "PG_TYPES", "CoercionError", "EnumDomain", "json_safe"]
+__all__ = ["COERCERS", "PG_TYPES", "CoercionError", "EnumDomain", "json_safe", "to_jsonb"]
 
 Coercer = Callable[[Any], Any]
 _DATE_LEN: Final = len("2024-01-01")
@@ -238,8 +239,38 @@ def json_safe(v: Any) -> Any:  # noqa: PLR0911, C901 - one branch per rich type
     raise CoercionError(f"cannot store a {type(v).__name__} in jsonb")
 
 
+def _json_default(v: Any) -> Any:
+    # Only the rich types json_safe converts; anything else stays an error (TypeError).
+    if isinstance(v, dt.datetime | dt.date | dt.time | Decimal | Decimal128 | ObjectId | bytes):
+        return json_safe(v)
+    raise TypeError
+
+
+_JSON_OPTS: Final = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _as_is(data: Any) -> Any:
+    return data
+
+
 def to_jsonb(v: Any) -> Jsonb:
-    return Jsonb(json_safe(v))
+    """A jsonb value, serialised once, here.
+
+    Fast path: orjson writes the value with `json_safe`'s rules for rich types. Its output
+    is kept only when it cannot hide a difference from the exact walk: no `null` (orjson
+    writes NaN and infinity as null; json_safe refuses them) and no escaped NUL (refused
+    too). Lone surrogates, non-string keys and integers beyond 64 bits make orjson raise.
+    In every such case the exact `json_safe` walk decides, and raises `CoercionError`
+    where it must. The bytes are handed to psycopg as they are: it does not serialise the
+    value a second time with the stdlib `json` module (bench/apply profile).
+    """
+    try:
+        out = orjson.dumps(v, default=_json_default, option=_JSON_OPTS)
+    except TypeError:
+        return Jsonb(json_safe(v))
+    if b"null" in out or b"\\u0000" in out:
+        return Jsonb(json_safe(v))
+    return Jsonb(out, dumps=_as_is)
 
 
 def to_text_array(v: Any) -> list[str]:
