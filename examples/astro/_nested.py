@@ -10,8 +10,8 @@ import datetime as dt
 import random
 from typing import Any, Final
 
-from examples.astro import _corpus as c
 from examples._legacy import between
+from examples.astro import _corpus as c
 
 __all__ = ["raw_chart", "settings", "sun_sign"]
 

@@ -37,8 +37,8 @@ from typing import Any, Final
 
 from bson import ObjectId
 
-from examples.astro import _corpus as c
 from examples._legacy import LegacyDoc, ObjectIds, between, optional, version_of
+from examples.astro import _corpus as c
 from examples.astro._nested import raw_chart, settings, sun_sign
 
 __all__ = ["ENTITIES", "LegacyDoc", "generate"]

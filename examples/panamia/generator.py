@@ -43,8 +43,8 @@ from typing import Any, Final
 
 from bson import Decimal128, ObjectId
 
-from examples.panamia import _corpus as c
 from examples._legacy import LegacyDoc, ObjectIds, between, optional, version_of
+from examples.panamia import _corpus as c
 
 __all__ = ["ENTITIES", "LegacyDoc", "generate"]
 
