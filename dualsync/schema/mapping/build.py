@@ -139,7 +139,12 @@ def _child(
             key_cols.append(ch.order_column)
     secrets = set(parent.secret)
     cols = tuple(
-        c.column(n, col, n in secrets or col.source in secrets, (*loc, "columns", n))
+        c.column(
+            n,
+            col,
+            n in secrets or col.source in secrets or is_secret_name(col.source),
+            (*loc, "columns", n),
+        )
         for n, col in ch.columns.items()
     )
     return ChildMapping(

@@ -10,11 +10,13 @@ defaulted.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import math
+import re
 import uuid
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import orjson
 from bson import Decimal128, ObjectId
@@ -24,6 +26,7 @@ __all__ = ["COERCERS", "PG_TYPES", "CoercionError", "EnumDomain", "json_safe", "
 
 Coercer = Callable[[Any], Any]
 _DATE_LEN: Final = len("2024-01-01")
+_INT_TEXT: Final = re.compile(r"\s*[+-]?[0-9]+\s*\Z")  # ASCII digits only: not "²", not "+-5"
 _INT_RANGES: Final = {"smallint": 2**15, "int": 2**31, "bigint": 2**63}
 
 
@@ -85,8 +88,8 @@ def _int_of(v: Any) -> int:
         return v
     if isinstance(v, float | Decimal) and math.isfinite(v) and v == int(v):
         return int(v)
-    if isinstance(v, str) and v.strip().lstrip("+-").isdigit():
-        return int(v.strip())
+    if isinstance(v, str) and _INT_TEXT.match(v):
+        return int(v)
     raise CoercionError(f"expected an integer, got {type(v).__name__}")
 
 
@@ -126,14 +129,19 @@ def to_numeric(v: Any) -> Decimal:
 def to_float(v: Any) -> float:
     if isinstance(v, bool):
         raise CoercionError("expected a number, got a boolean")
-    if isinstance(v, int | float | Decimal | Decimal128):
-        return float(str(v)) if isinstance(v, Decimal128) else float(v)
-    if isinstance(v, str):
-        try:
-            return float(v)
-        except ValueError:
-            raise CoercionError("not a number") from None
-    raise CoercionError(f"expected a number, got {type(v).__name__}")
+    if type(v) is float:
+        return v  # NaN and infinity included: double precision stores them as they are
+    if not isinstance(v, int | float | Decimal | Decimal128 | str):
+        raise CoercionError(f"expected a number, got {type(v).__name__}")
+    try:
+        out = float(str(v)) if isinstance(v, Decimal128) else float(v)
+    except OverflowError:
+        raise CoercionError("out of range for double precision") from None
+    except ValueError:
+        raise CoercionError("not a number") from None
+    if math.isinf(out) and not (isinstance(v, str | Decimal) and "inf" in str(v).lower()):
+        raise CoercionError("out of range for double precision")  # 1e400 must not become inf
+    return out
 
 
 _TRUE: Final = frozenset({"true", "1", "yes", "t"})
@@ -151,7 +159,10 @@ def to_bool(v: Any) -> bool:
 
 
 def _utc(d: dt.datetime) -> dt.datetime:
-    return d.replace(tzinfo=dt.UTC) if d.tzinfo is None else d.astimezone(dt.UTC)
+    try:
+        return d.replace(tzinfo=dt.UTC) if d.tzinfo is None else d.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise CoercionError("out of range once converted to UTC") from None
 
 
 def to_timestamptz(v: Any) -> dt.datetime:
@@ -162,7 +173,7 @@ def to_timestamptz(v: Any) -> dt.datetime:
     if isinstance(v, int | float) and not isinstance(v, bool):
         try:  # epoch milliseconds, as JavaScript and MongoDB write them
             return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=v)
-        except OverflowError:
+        except (OverflowError, ValueError):  # ValueError: NaN
             raise CoercionError("epoch milliseconds out of range") from None
     if isinstance(v, str):
         try:
@@ -210,6 +221,27 @@ def to_uuid(v: Any) -> uuid.UUID:
         except ValueError:
             raise CoercionError("not a UUID") from None
     raise CoercionError(f"expected a UUID, got {type(v).__name__}")
+
+
+IPValue: TypeAlias = (
+    ipaddress.IPv4Address
+    | ipaddress.IPv6Address
+    | ipaddress.IPv4Interface
+    | ipaddress.IPv6Interface
+)
+
+
+def to_inet(v: Any) -> IPValue:
+    """An address (`10.0.0.1`, `::1`) or an address with a prefix (`10.0.0.0/8`)."""
+    if isinstance(v, IPValue):
+        return v
+    if not isinstance(v, str):
+        raise CoercionError(f"expected an IP address, got {type(v).__name__}")
+    text = v.strip()
+    try:
+        return ipaddress.ip_interface(text) if "/" in text else ipaddress.ip_address(text)
+    except ValueError:
+        raise CoercionError("not an IPv4 or IPv6 address") from None
 
 
 def json_safe(v: Any) -> Any:  # noqa: PLR0911, C901 - one branch per rich type
@@ -306,6 +338,7 @@ COERCERS: Final[dict[str, Coercer]] = {
     "date": to_date,
     "time": to_time,
     "uuid": to_uuid,
+    "inet": to_inet,
     "jsonb": to_jsonb,
     "text[]": to_text_array,
 }
@@ -322,6 +355,7 @@ PG_TYPES: Final[dict[str, str]] = {
     "date": "date",
     "time": "time",
     "uuid": "uuid",
+    "inet": "inet",
     "jsonb": "jsonb",
     "text[]": "text[]",
 }

@@ -13,9 +13,10 @@ from typing import Any, Final, Literal
 
 __all__ = ["KEY_PG_TYPES", "Strategy", "cuid_for", "key_function", "uuid5_for"]
 
-Strategy = Literal["text", "uuid5", "cuid", "int"]
+Strategy = Literal["text", "uuid", "uuid5", "cuid", "int"]
 KEY_PG_TYPES: Final[dict[str, str]] = {
     "text": "text",
+    "uuid": "uuid",
     "uuid5": "uuid",
     "cuid": "text",
     "int": "bigint",
@@ -47,10 +48,19 @@ def _int(key: str) -> int:
     return int(text)
 
 
+def _uuid(key: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(key)
+    except ValueError:
+        raise ValueError(f"{key[:40]!r} is not a UUID") from None
+
+
 def key_function(strategy: Strategy, namespace: str) -> Callable[[str], Any]:
     """The translation function of one strategy and namespace."""
     if strategy == "text":
         return str
+    if strategy == "uuid":
+        return _uuid
     if strategy == "uuid5":
         return lambda k: uuid5_for(namespace, k)
     if strategy == "cuid":

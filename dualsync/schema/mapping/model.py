@@ -13,7 +13,7 @@ __all__ = ["ChildModel", "ColumnModel", "EntityModel", "KeyModel", "MappingFileM
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 ColumnType = Literal[
     "text", "int", "bigint", "smallint", "numeric", "float", "bool", "timestamptz", "date",
-    "time", "jsonb", "uuid", "enum", "ref", "vector", "objectid", "text[]",
+    "time", "jsonb", "uuid", "inet", "enum", "ref", "vector", "objectid", "text[]",
 ]  # fmt: skip
 
 
@@ -37,6 +37,8 @@ class ColumnModel(_Strict):
     def _type_options(self) -> ColumnModel:
         if self.type == "enum" and not self.enum:
             raise ValueError("an enum column needs `enum: <postgres type name>`")
+        if self.type != "enum" and (self.enum is not None or self.values is not None):
+            raise ValueError("`enum` and `values` apply only to `type: enum` columns")
         if self.type == "ref" and not self.entity:
             raise ValueError("a ref column needs `entity: <referenced entity>`")
         if self.type == "vector" and not self.dim:
@@ -50,7 +52,7 @@ class KeyModel(_Strict):
     column: str | None = Field(default=None, pattern=_IDENT)
     columns: list[str] | None = None
     separator: str = ":"
-    strategy: Literal["text", "uuid5", "cuid", "int"] = "text"
+    strategy: Literal["text", "uuid", "uuid5", "cuid", "int"] = "text"
     namespace: str | None = None
     source: str | None = Field(default=None, alias="from")
 

@@ -72,6 +72,13 @@ def getter(source: str) -> Getter:
 def _shown(value: Any, secret: bool) -> str:
     if secret:
         return REDACTED
+    # Objects and arrays are described, never quoted: a nested field may be secret (a
+    # mapping can mark `requestDetails.email` while the column takes `requestDetails`),
+    # and error text reaches logs and dead letters.
+    if isinstance(value, dict):
+        return f"<object with {len(value)} keys>"
+    if isinstance(value, list | tuple):
+        return f"<array of {len(value)} items>"
     text = repr(value)
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
@@ -95,9 +102,15 @@ def row_values(
             continue
         try:
             out.append(c.coerce(v))
-        except CoercionError as exc:
+        except (ValueError, ArithmeticError, TypeError) as exc:
+            # CoercionError is a ValueError; the others are a safety net: a coercer that
+            # trips over an input must make a MappingError (dead letter), never a crash.
+            # Only our own messages are quoted: another exception's text may echo the value.
+            why = (
+                exc if isinstance(exc, CoercionError) else f"cannot convert ({type(exc).__name__})"
+            )
             raise MappingError(
-                f"{entity} {key!r}: field {c.source!r} -> column {c.name} ({c.type}): {exc} "
+                f"{entity} {key!r}: field {c.source!r} -> column {c.name} ({c.type}): {why} "
                 f"(value {_shown(v, c.secret)})",
                 entity=entity, key=key, field=c.source,
             ) from None  # fmt: skip
@@ -148,7 +161,14 @@ class ChildMapping:
                         f"{self.table}",
                         entity=entity, key=key, field=self.source,
                     )  # fmt: skip
-                row.append(self.own_key(str(raw)))
+                try:
+                    row.append(self.own_key(str(raw)))
+                except ValueError as exc:
+                    raise MappingError(
+                        f"{entity} {key!r}: {self.source}[{i}] key for child table "
+                        f"{self.table}: {exc}",
+                        entity=entity, key=key, field=self.source,
+                    ) from None  # fmt: skip
             if self.order_column is not None:
                 row.append(i)
             row.extend(row_values(entity, key, item, i, self.columns))
