@@ -20,7 +20,14 @@ from typing import Final
 
 from dualsync.errors import PermanentError
 
-__all__ = ["Migration", "MigrationError", "MigrationSet", "core_set", "parse_file"]
+__all__ = [
+    "Migration",
+    "MigrationError",
+    "MigrationSet",
+    "core_set",
+    "parse_file",
+    "split_statements",
+]
 
 _NAME: Final = re.compile(r"^(?P<version>\d{14})_(?P<name>[a-z][a-z0-9_]*)\.sql$")
 _HEADER: Final = re.compile(r"^--\s*(?P<key>[A-Za-z-]+):\s*(?P<value>.*?)\s*$")
@@ -28,6 +35,7 @@ _DOWN: Final = re.compile(r"^--\s*down\s*$", re.IGNORECASE)
 REQUIRED: Final = ("purpose", "ticket", "reversible", "rollback")
 KNOWN: Final = frozenset((*REQUIRED, "phase"))
 _NO_TX: Final = re.compile(r"\bconcurrently\b", re.IGNORECASE)
+_LINE_COMMENT: Final = re.compile(r"--[^\n]*")
 
 
 class MigrationError(PermanentError):
@@ -61,7 +69,7 @@ class Migration:
     @property
     def transactional(self) -> bool:
         """False for SQL that cannot run inside a transaction (CREATE INDEX CONCURRENTLY)."""
-        return not _NO_TX.search(self.up_sql)
+        return not _NO_TX.search(_LINE_COMMENT.sub("", self.up_sql))
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,3 +159,22 @@ def parse_file(set_name: str, path: Path) -> Migration:  # noqa: C901 - one chec
         up_sql=up,
         down_sql=down,
     )
+
+
+def split_statements(sql_text: str) -> list[str]:
+    """Statements of a non-transactional file: split where a line ends with `;`.
+
+    Deliberately simple (no dollar-quote parsing): such files hold statements like
+    `CREATE INDEX CONCURRENTLY`, one per line or spanning lines that end in `;`.
+    """
+    out: list[str] = []
+    current: list[str] = []
+    for line in sql_text.splitlines():
+        current.append(line)
+        if _LINE_COMMENT.sub("", line).rstrip().endswith(";"):
+            out.append("\n".join(current).strip())
+            current = []
+    rest = "\n".join(current).strip()
+    if _LINE_COMMENT.sub("", rest).strip():
+        out.append(rest)
+    return [s for s in out if _LINE_COMMENT.sub("", s).strip()]

@@ -20,7 +20,12 @@ from typing import Any, Final, Literal
 import psycopg
 
 from dualsync.logging import get_logger
-from dualsync.schema.migrate.files import Migration, MigrationError, MigrationSet
+from dualsync.schema.migrate.files import (
+    Migration,
+    MigrationError,
+    MigrationSet,
+    split_statements,
+)
 
 __all__ = ["Applied", "ChecksumMismatchError", "MigrationStatus", "Migrator"]
 
@@ -91,7 +96,7 @@ class Migrator:
     def _connect(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self._conninfo, autocommit=True)
         if self._lock_timeout is not None:
-            conn.execute(f"set lock_timeout = {int(self._lock_timeout * 1000)}")
+            conn.execute(f"set lock_timeout = {max(1, int(self._lock_timeout * 1000))}")
         if not conn.execute("select pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
             log.info("migrate_waiting_for_lock", hint="another migration runner is active")
             try:
@@ -99,6 +104,8 @@ class Migrator:
             except psycopg.errors.LockNotAvailable:
                 conn.close()
                 raise MigrationError("another migration runner holds the lock; try again") from None
+        if self._lock_timeout is not None:
+            conn.execute("reset lock_timeout")  # the timeout is for the runner lock only
         conn.execute(_HISTORY)
         return conn
 
@@ -140,8 +147,14 @@ class Migrator:
         with self._connect() as conn:
             history = self._history(conn)
             self._verify(list(files.values()), history)
+            known = {s.name for s in self._sets}
+            if set_name is not None and set_name not in known:
+                raise MigrationError(
+                    f"no migration set named {set_name!r} here (known: {', '.join(sorted(known))})"
+                )
             order = sorted(
-                (k for k in history if set_name is None or k[0] == set_name),
+                # Only sets this runner was given: another app's history is not ours to undo.
+                (k for k in history if k[0] in known and (set_name is None or k[0] == set_name)),
                 key=lambda k: (history[k][2], k[1]),
                 reverse=True,
             )[:steps]
@@ -169,7 +182,10 @@ class Migrator:
                     conn.execute(sql_text)
                     self._record(conn, m, direction, t0)
             else:
-                conn.execute(sql_text)
+                # Outside a transaction (CREATE INDEX CONCURRENTLY): one statement at a time,
+                # since a multi-statement string runs as one implicit transaction.
+                for statement in split_statements(sql_text):
+                    conn.execute(statement)
                 self._record(conn, m, direction, t0)
         except psycopg.Error as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
