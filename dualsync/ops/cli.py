@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+import psycopg
 import typer
 
 # typer >= 0.20 vendors click; its exception types live here (no public re-export).
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one exit code
         return exc.exit_code
     except DualsyncError as exc:
         print(f"dualsync: error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    except psycopg.OperationalError as exc:  # the database is unreachable or refused us
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"dualsync: error: PostgreSQL: {first}", file=sys.stderr)  # noqa: T201
         return 1
     return result if isinstance(result, int) else 0
 

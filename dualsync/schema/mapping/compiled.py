@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
 from dualsync.redact import REDACTED, redact_value
-from dualsync.schema.mapping.coerce import COERCERS, CoercionError, EnumDomain, json_safe
+from dualsync.schema.mapping.coerce import COERCERS, CoercionError, EnumDomain, to_jsonb
 from dualsync.schema.mapping.errors import MappingError, UnknownEntityError
+from dualsync.schema.mapping.model import MappingFileModel
 from dualsync.schema.mapping.rows import (
     MISSING,
     ChildMapping,
@@ -25,7 +24,11 @@ from dualsync.schema.mapping.rows import (
     row_values,
 )
 
-__all__ = ["EntityMapping", "MappingSet"]
+__all__ = ["EntityMapping", "Lines", "MappingSet"]
+
+#: YAML line of every key and sequence item of a mapping file, by path
+#: (`("entities", "users", "columns", "email")`); see `dualsync.schema.mapping.loader`.
+Lines = dict[tuple[str | int, ...], int]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -53,10 +56,10 @@ class EntityMapping:
         """The primary-key values of a legacy key."""
         if self._separator is not None:
             parts = legacy_key.split(self._separator)
-            if len(parts) != len(self.key_columns):
+            if len(parts) != len(self.key_columns) or not all(parts):
                 raise MappingError(
                     f"{self.name} {legacy_key[:80]!r}: key: composite key needs "
-                    f"{len(self.key_columns)} parts joined by {self._separator!r}",
+                    f"{len(self.key_columns)} non-empty parts joined by {self._separator!r}",
                     entity=self.name, key=legacy_key, field="$key",
                 )  # fmt: skip
             return tuple(parts)
@@ -77,7 +80,7 @@ class EntityMapping:
         if self.extra is not None:
             rest = {k: v for k, v in payload.items() if k not in self._mapped_sources}
             try:
-                values.append(Jsonb(json_safe(rest)) if rest else None)
+                values.append(to_jsonb(rest) if rest else None)
             except CoercionError as exc:
                 raise MappingError(
                     f"{self.name} {legacy_key!r}: unmapped fields -> {self.extra}: {exc}",
@@ -125,6 +128,11 @@ class MappingSet:
     entities: dict[str, EntityMapping]
     path: Path
     enums: dict[str, EnumDomain]
+    #: where each entry sits in the file, so checks against a live database can point at
+    #: the offending line (`dualsync mappings check`); filled by `load_mapping`
+    lines: Lines = field(default_factory=dict, repr=False)
+    #: the validated file as written (per-column declared enum `values`, ...)
+    model: MappingFileModel | None = field(default=None, repr=False)
 
     def entity(self, name: str) -> EntityMapping:
         """The mapping of an entity; `UnknownEntityError` when there is none."""

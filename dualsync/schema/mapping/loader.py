@@ -73,4 +73,6 @@ def load_mapping(path: Path) -> MappingSet:
         raise MappingFileError(
             f"{where}: {err['msg']}", path=str(path), line=line_of(lines, loc)
         ) from None
-    return compile_mapping(model, path, lines)
+    ms = compile_mapping(model, path, lines)
+    ms.lines, ms.model = lines, model
+    return ms
