@@ -97,3 +97,55 @@ async def test_reference_event_rereads_the_legacy_store(shop: Shop) -> None:
     rows = await shop.rows("select profile->>'blob' from shop.customers where id = 'c7'")
     assert rows == [("z" * 5000,)]
     await pub.aclose()
+
+
+class _FlakyStore:
+    """A legacy store that fails its first reads: unreachable, then fine."""
+
+    def __init__(self, failures: int, exc: Exception) -> None:
+        from dualsync.schema.legacy import InMemoryLegacyStore  # noqa: PLC0415
+
+        self.inner = InMemoryLegacyStore()
+        self.failures = failures
+        self.exc = exc
+        self.calls = 0
+
+    async def read(self, entity: str, key: str) -> object:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.exc
+        return await self.inner.read(entity, key)
+
+
+async def test_unreachable_legacy_store_is_retried_not_fatal(shop: Shop) -> None:
+    from dualsync.errors import RetryableError  # noqa: PLC0415
+
+    store = _FlakyStore(2, RetryableError("legacy store did not answer"))
+    big = customer(8, profile={"blob": "y" * 4000})
+    store.inner.put("customers", "c8", big)
+    pub = shop.publisher(max_payload_bytes=1024)
+    await pub.publish_many([spec("customers", "c8", big, 5)])
+    wctx = await shop.drain(legacy=store, idle_s=0.5)
+    assert wctx.crashed is None
+    assert store.calls == 3
+    assert await shop.rows("select length(profile->>'blob') from shop.customers") == [(4000,)]
+    assert wctx.stats.dead_lettered == 0
+    await pub.aclose()
+
+
+async def test_unforeseen_decode_failure_is_dead_lettered_after_retries(shop: Shop) -> None:
+    from dualsync.ops import dlq  # noqa: PLC0415
+
+    store = _FlakyStore(10**6, RuntimeError("adapter bug"))
+    big = customer(9, profile={"blob": "x" * 4000})
+    pub = shop.publisher(max_payload_bytes=1024)
+    await pub.publish_many(
+        [spec("customers", "c9", big, 5), spec("customers", "c10", customer(10), 1)]
+    )
+    wctx = await shop.drain(legacy=store, idle_s=0.5, max_deliveries=3)
+    assert wctx.crashed is None
+    assert store.calls == 3  # delivered 3 times, then dead-lettered
+    assert await shop.rows("select id from shop.customers") == [("c10",)]
+    [letter] = await dlq.list_letters(shop.redis, shop.prefix)
+    assert (letter.reason, letter.key) == ("internal_error", "c9")
+    await pub.aclose()

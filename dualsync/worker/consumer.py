@@ -165,7 +165,10 @@ class Consumer:
                 max_payload_bytes=self.config.max_payload_bytes,
                 signing_keys=self._keys,
                 require_signature=self.config.require_signature,
+                max_deliveries=self.config.max_deliveries,
             )
+            if decoded.retry:
+                self._schedule(decoded.retry)
             await self._apply(collapse(decoded.changes), decoded)
             await self._dead_letter(decoded.letters)
             self.stats.batches += 1

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dualsync.consumers.change import Change
-from dualsync.errors import PermanentError
+from dualsync.errors import PermanentError, RetryableError
+from dualsync.logging import get_logger
 from dualsync.schema.codec import decode_fields
 from dualsync.schema.envelope import ChangeEvent, Op
 from dualsync.schema.legacy import LegacyReader
@@ -20,6 +21,8 @@ from dualsync.worker.deadletter import DeadLetter, error_text
 from dualsync.worker.entry import Entry
 
 __all__ = ["Decoded", "NoLegacyReaderError", "decode_batch"]
+
+log = get_logger(__name__)
 
 
 class NoLegacyReaderError(PermanentError):
@@ -35,6 +38,9 @@ class Decoded:
     changes: list[Change] = field(default_factory=list)
     owners: dict[tuple[str, str], list[Entry]] = field(default_factory=dict)
     letters: list[DeadLetter] = field(default_factory=list)
+    #: entries to try again later (the legacy store did not answer a reference read, or
+    #: decoding failed in a way no rule foresaw)
+    retry: list[Entry] = field(default_factory=list)
 
 
 def _raw(entry: Entry, name: bytes) -> str:
@@ -70,6 +76,12 @@ async def _to_change(ev: ChangeEvent, ms: MappingSet, legacy: LegacyReader | Non
     )
 
 
+def _letter(e: Entry, reason: str, exc: BaseException) -> DeadLetter:
+    return DeadLetter(
+        e, reason, error_text(exc), _raw(e, b"entity"), _raw(e, b"key"), _raw(e, b"event_id")
+    )
+
+
 async def decode_batch(
     entries: list[Entry],
     ms: MappingSet,
@@ -78,6 +90,7 @@ async def decode_batch(
     max_payload_bytes: int,
     signing_keys: Mapping[str, bytes],
     require_signature: bool,
+    max_deliveries: int = 5,
 ) -> Decoded:
     """Decode, validate and map every entry of a batch."""
     out = Decoded()
@@ -91,16 +104,21 @@ async def decode_batch(
             )
             change = await _to_change(ev, ms, legacy)
         except PermanentError as exc:
-            out.letters.append(
-                DeadLetter(
-                    e,
-                    exc.reason,
-                    error_text(exc),
-                    _raw(e, b"entity"),
-                    _raw(e, b"key"),
-                    _raw(e, b"event_id"),
-                )
-            )
+            out.letters.append(_letter(e, exc.reason, exc))
+            continue
+        except RetryableError as exc:
+            log.warning("decode_will_retry", error=error_text(exc), event_id=_raw(e, b"event_id"))
+            out.retry.append(e)
+            continue
+        except Exception as exc:
+            # Not a rule we wrote: a bug, or an adapter failing in an unforeseen way. Crashing
+            # would redeliver the entry to the next worker and crash it too; retry it a few
+            # times instead, then dead-letter it so the events behind it keep flowing.
+            log.exception("decode_failed_unexpectedly", event_id=_raw(e, b"event_id"))
+            if e.deliveries >= max_deliveries:
+                out.letters.append(_letter(e, "internal_error", exc))
+            else:
+                out.retry.append(e)
             continue
         out.changes.append(change)
         out.owners.setdefault((change.entity, change.key), []).append(e)
