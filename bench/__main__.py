@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import publish
+from bench import apply, publish
 from bench._common import record
 
 
 def main() -> None:
     """Run the suite with default sizes."""
     record("publish", asyncio.run(publish.run(50_000, 500, 3)))
+    record("apply", asyncio.run(apply.run(50_000, 1000, 3, 2)))
 
 
 if __name__ == "__main__":

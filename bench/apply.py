@@ -1,235 +1,109 @@
 """Apply throughput through the real worker vs a COPY ceiling and a naive per-event loop.
 
-    python -m bench.apply [--events N]
+    python -m bench.apply [--events N] [--batch-size N] [--rounds N] [--processes N]
 
-Workload: the `shop` mapping (customers with jsonb and an enum; orders with a foreign
-key and child items), ~500-byte payloads, 80% upserts, 10% deletes, 10% duplicate or
-stale deliveries. Three measurements in one process against the same servers:
+Workload and baselines: bench/_apply_load.py. Measured in one run against the same
+servers (embedded unless DATABASE_URL / REDIS_URL are set):
 - worker: events published to the streams, then drained by the real consumer code
-  (decode, map, collapse, COPY to staging, version gate, upsert/delete, ack);
-- ceiling: the same *final* rows COPYed to staging and upserted with one
-  `INSERT ... ON CONFLICT` per table: no decoding, no gate, no Redis;
-- naive: one `INSERT ... ON CONFLICT` (or DELETE) statement per event, what people
-  write by hand, in transactions of 500.
-Ratios are events/s over the same input events.
+  (decode, map, collapse, COPY to staging, version gate, upsert/delete, ack) in one
+  process with two consumers, timed from its first batch to its last;
+- workers: the same, with `--processes` worker processes of one consumer each (scale-out
+  as deployed: more consumers in the group);
+- ceiling and naive on the same input events, and a no-churn control (one event per key),
+  where the worker and the ceiling write exactly the same rows.
+Each figure is the median of `--rounds`; ratios are events/s over the same input events.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import random
+import multiprocessing as mp
+import statistics
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import redis.asyncio as aredis
 
-from bench._common import database_url, now, record, redis_url
-from dualsync.consumers.statements import delete_sql, insert_sql, upsert_sql
+from bench._apply_load import DATA, TRUNCATE, ceiling, naive, unique_workload, workload
+from bench._common import database_url, record, redis_url
 from dualsync.producers import EventSpec, Publisher
-from dualsync.schema.extjson import dumps_payload, loads_payload
 from dualsync.schema.mapping import MappingSet, load_mapping
 from dualsync.schema.migrate import Migrator, core_set
 from dualsync.worker.config import WorkerConfig
 from dualsync.worker.context import StartOptions
 from dualsync.worker.run import run_until_idle
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data"
-TRUNCATE = "truncate shop.order_items, shop.orders, shop.customers, dualsync.row_state"
+PREFIX = "bapply"
+Window = tuple[float, float]
 
 
-def _customer(rng: random.Random, i: int) -> dict[str, Any]:
-    return {
-        "email": f"c{i}@shop.test",
-        "tier": rng.choice(["free", "pro"]),
-        "profile": {
-            "name": f"Customer {i}",
-            "bio": "x" * rng.randint(250, 330),
-            "tags": ["a", "b"],
-        },
-        "apiToken": f"tok-{i:08d}",
-        "createdAt": "2024-01-02T03:04:05Z",
-    }
-
-
-def _order(rng: random.Random, i: int, customer: str) -> dict[str, Any]:
-    return {
-        "customerId": customer,
-        "total": f"{rng.randint(1, 9999)}.{rng.randint(0, 99):02d}",
-        "note": f"order {i}",
-        "items": [{"sku": f"sku-{i}-{j}-{'y' * 40}", "qty": j + 1} for j in range(3)],
-    }
-
-
-def workload(events: int, seed: int = 3) -> list[EventSpec]:
-    """Customers first (parents), then a mix: 80% upsert, 10% delete, 10% stale/duplicate."""
-    rng = random.Random(seed)
-    n_cust = max(events // 10, 10)
-    out: list[EventSpec] = []
-    version: dict[tuple[str, str], int] = {}
-    last: dict[tuple[str, str], EventSpec] = {}
-
-    def emit(entity: str, key: str, doc: dict[str, Any] | None) -> None:
-        k = (entity, key)
-        version[k] = version.get(k, 0) + 1
-        spec = EventSpec(entity, key, "upsert" if doc else "delete", doc, version[k])
-        last[k] = spec
-        out.append(spec)
-
-    for i in range(n_cust):
-        emit("customers", f"c{i}", _customer(rng, i))
-    order_keys = [f"o{i}" for i in range(events // 4)]
-    while len(out) < events:
-        r = rng.random()
-        if r < 0.10 and last:
-            k = rng.choice(list(last))
-            out.append(last[k])  # duplicate delivery / stale version
-        elif r < 0.20:
-            emit("orders", rng.choice(order_keys), None)
-        elif r < 0.50:
-            i = rng.randrange(n_cust)
-            emit("customers", f"c{i}", _customer(rng, i))
-        else:
-            i = rng.randrange(len(order_keys))
-            emit("orders", order_keys[i], _order(rng, i, f"c{rng.randrange(n_cust)}"))
-    return out
-
-
-def _final(specs: list[EventSpec]) -> dict[tuple[str, str], EventSpec]:
-    best: dict[tuple[str, str], EventSpec] = {}
-    for s in specs:
-        k = (s.entity, s.key)
-        if k not in best or (s.version or 0) > (best[k].version or 0):
-            best[k] = s
-    return best
-
-
-def _rows(ms: MappingSet, spec: EventSpec) -> Any:
-    # Same decode cost the worker pays, so the baselines are not flattered by skipping it.
-    payload = loads_payload(dumps_payload(spec.payload))
-    return ms.entity(spec.entity).to_rows(spec.key, payload)
-
-
-async def ceiling(db: str, ms: MappingSet, specs: list[EventSpec]) -> float:
-    """COPY the final rows to staging, one upsert per table."""
-    final = [s for s in _final(specs).values() if s.payload is not None]
-    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
-        await conn.execute(TRUNCATE)
-        t0 = now()
-        rowsets = {"customers": [], "orders": []}  # type: dict[str, list[Any]]
-        for s in final:
-            rowsets[s.entity].append(_rows(ms, s))
-        async with conn.transaction(), conn.cursor() as cur:
-            for entity in ("customers", "orders"):
-                em = ms.entity(entity)
-                await _copy_upsert(
-                    cur,
-                    em.schema,
-                    em.table,
-                    em.column_names,
-                    em.key_columns,
-                    [r.values for r in rowsets[entity]],
-                )
-                for cm in em.children:
-                    rows = [c for r in rowsets[entity] for c in r.children.get(cm.table, ())]
-                    await _copy_upsert(
-                        cur, cm.schema, cm.table, cm.column_names, cm.key_columns, rows
-                    )
-        return now() - t0
-
-
-async def _copy_upsert(
-    cur: psycopg.AsyncCursor[Any],
-    schema: str,
-    table: str,
-    cols: tuple[str, ...],
-    keys: tuple[str, ...],
-    rows: list[Any],
-) -> None:
-    ident = psycopg.sql.Identifier
-    await cur.execute(
-        psycopg.sql.SQL("create temp table if not exists {} (like {}) on commit drop").format(
-            ident(f"ceil_{table}"), ident(schema, table)
-        )
-    )
-    async with cur.copy(
-        psycopg.sql.SQL("copy {} ({}) from stdin").format(
-            ident(f"ceil_{table}"), psycopg.sql.SQL(", ").join(map(ident, cols))
-        )
-    ) as cp:
-        for r in rows:
-            await cp.write_row(r)
-    sets = psycopg.sql.SQL(", ").join(
-        psycopg.sql.SQL("{0} = excluded.{0}").format(ident(c)) for c in cols if c not in keys
-    )
-    await cur.execute(
-        psycopg.sql.SQL(
-            "insert into {t} ({c}) select {c} from {s} on conflict ({k}) do update set {u}"
-        ).format(
-            t=ident(schema, table),
-            c=psycopg.sql.SQL(", ").join(map(ident, cols)),
-            s=ident(f"ceil_{table}"),
-            k=psycopg.sql.SQL(", ").join(map(ident, keys)),
-            u=sets,
-        )
-    )
-
-
-async def naive(db: str, ms: MappingSet, specs: list[EventSpec]) -> float:
-    """One statement per event (children: delete + insert per event), 500 per transaction."""
-    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
-        await conn.execute(TRUNCATE)
-        t0 = now()
-        for i in range(0, len(specs), 500):
-            async with conn.transaction(), conn.cursor() as cur:
-                for s in specs[i : i + 500]:
-                    em = ms.entity(s.entity)
-                    key = em.translate_key(s.key)
-                    for cm in em.children:
-                        await cur.execute(delete_sql(cm.schema, cm.table, cm.parent_columns), key)
-                    if s.payload is None:
-                        await cur.execute(delete_sql(em.schema, em.table, em.key_columns), key)
-                        continue
-                    rs = _rows(ms, s)
-                    await cur.execute(upsert_sql(em), rs.values)
-                    for cm in em.children:
-                        for row in rs.children.get(cm.table, ()):
-                            await cur.execute(insert_sql(cm), row)
-        return now() - t0
-
-
-async def worker(
-    db: str, url: str, ms: MappingSet, specs: list[EventSpec], batch: int, concurrency: int = 2
-) -> float:
-    """Publish everything, then time the real consumer until the last batch is applied."""
-    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
-        await conn.execute(TRUNCATE)
-    client = aredis.Redis.from_url(url)
-    await client.flushdb()
-    pub = Publisher(client, source="bench", prefix="bapply", shards=4)
-    for i in range(0, len(specs), 1000):
-        await pub.publish_many(specs[i : i + 1000])
-    await pub.aclose()
-    await client.aclose()
-    cfg = WorkerConfig(
-        prefix="bapply",
+def _config(batch: int, concurrency: int, name: str) -> WorkerConfig:
+    return WorkerConfig(
+        prefix=PREFIX,
         shards=4,
-        consumer_name="bench",
+        consumer_name=name,
         batch_size=batch,
         block_ms=50,
         concurrency=concurrency,
     )
-    t0 = now()
-    wctx = await run_until_idle(StartOptions(cfg, db, url, mappings=ms), idle_s=0.2)
-    return wctx.stats.last_batch_done - t0
 
 
-async def run(events: int, batch: int) -> dict[str, Any]:
-    """Measure the three and return events/s and ratios."""
+async def _publish(db: str, url: str, specs: list[EventSpec]) -> None:
+    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+        await conn.execute(TRUNCATE)
+    client = aredis.Redis.from_url(url)
+    await client.flushdb()
+    pub = Publisher(client, source="bench", prefix=PREFIX, shards=4)
+    for i in range(0, len(specs), 1000):
+        await pub.publish_many(specs[i : i + 1000])
+    await pub.aclose()
+    await client.aclose()
+
+
+async def _drain(db: str, url: str, ms: MappingSet, cfg: WorkerConfig) -> Window:
+    wctx = await run_until_idle(StartOptions(cfg, db, url, mappings=ms), idle_s=0.3)
+    return wctx.stats.first_batch_at, wctx.stats.last_batch_done
+
+
+async def worker(db: str, url: str, ms: MappingSet, specs: list[EventSpec], batch: int) -> float:
+    """Publish everything, then time one worker process (two consumers) draining it."""
+    await _publish(db, url, specs)
+    first, last = await _drain(db, url, ms, _config(batch, 2, "bench"))
+    return last - first
+
+
+def _process(db: str, url: str, batch: int, name: str, out: Any) -> None:
+    ms = load_mapping(DATA / "shop.yaml")
+    out.put(asyncio.run(_drain(db, url, ms, _config(batch, 1, name))))
+
+
+async def workers(db: str, url: str, specs: list[EventSpec], batch: int, n: int) -> float:
+    """Publish everything, then time `n` worker processes draining it together."""
+    await _publish(db, url, specs)
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_process, args=(db, url, batch, f"p{i}", out)) for i in range(n)]
+    for p in procs:
+        p.start()
+    windows: list[Window] = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    # CLOCK_MONOTONIC is system-wide on Linux: windows of different processes compare.
+    return max(w[1] for w in windows) - min(w[0] for w in windows if w[0])
+
+
+async def _median(rounds: int, fn: Callable[[], Awaitable[float]]) -> float:
+    return statistics.median([await fn() for _ in range(rounds)])
+
+
+async def run(events: int, batch: int, rounds: int, processes: int) -> dict[str, Any]:
+    """Measure everything and return events/s and ratios."""
     specs = workload(events)
+    unique = unique_workload(events // 2)
     ms = load_mapping(DATA / "shop.yaml")
     with tempfile.TemporaryDirectory() as tmp, database_url(Path(tmp)) as db, redis_url() as url:
         Migrator(db, [core_set()]).up()
@@ -237,23 +111,34 @@ async def run(events: int, batch: int) -> dict[str, Any]:
             conn.execute("drop schema if exists shop cascade")
             conn.execute((DATA / "shop.sql").read_text())
         await worker(db, url, ms, specs[: events // 10], batch)  # warm-up
-        t_worker = await worker(db, url, ms, specs, batch)
-        t_ceiling = await ceiling(db, ms, specs)
-        t_naive = await naive(db, ms, specs)
+        t_worker = await _median(rounds, lambda: worker(db, url, ms, specs, batch))
+        t_workers = await _median(rounds, lambda: workers(db, url, specs, batch, processes))
+        t_ceiling = await _median(rounds, lambda: ceiling(db, ms, specs))
+        t_naive = await naive(db, ms, specs)  # slow: one round
+        u_worker = await _median(rounds, lambda: worker(db, url, ms, unique, batch))
+        u_ceiling = await _median(rounds, lambda: ceiling(db, ms, unique))
     result = {
         "events": events,
+        "batch_size": batch,
         "events_per_s": round(events / t_worker),
         "ceiling_events_per_s": round(events / t_ceiling),
         "naive_events_per_s": round(events / t_naive),
         "ratio_to_ceiling": round(t_ceiling / t_worker, 3),
         "ratio_to_naive": round(t_naive / t_worker, 3),
-        "batch_size": batch,
+        "processes": processes,
+        "processes_events_per_s": round(events / t_workers),
+        "processes_ratio_to_ceiling": round(t_ceiling / t_workers, 3),
+        "no_churn_ratio_to_ceiling": round(u_ceiling / u_worker, 3),
     }
     print(
-        f"worker: {result['events_per_s']:,} events/s; ceiling (COPY->upsert of final rows): "
-        f"{result['ceiling_events_per_s']:,}/s -> ratio {result['ratio_to_ceiling']:.2f} "
-        f"(target >= 0.60); naive per-event upserts: {result['naive_events_per_s']:,}/s -> "
-        f"worker is {result['ratio_to_naive']:.1f}x"
+        f"worker (1 process): {result['events_per_s']:,} events/s; ceiling (COPY->upsert of "
+        f"final rows): {result['ceiling_events_per_s']:,}/s -> ratio "
+        f"{result['ratio_to_ceiling']:.2f} (target >= 0.60); naive per-event upserts: "
+        f"{result['naive_events_per_s']:,}/s -> worker is {result['ratio_to_naive']:.1f}x\n"
+        f"{processes} worker processes: {result['processes_events_per_s']:,} events/s -> ratio "
+        f"{result['processes_ratio_to_ceiling']:.2f}\n"
+        f"no-churn control (one event per key, same rows written on both sides): ratio "
+        f"{result['no_churn_ratio_to_ceiling']:.2f}"
     )
     return result
 
@@ -265,8 +150,10 @@ def main() -> None:
     )
     ap.add_argument("--events", type=int, default=50_000)
     ap.add_argument("--batch-size", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--processes", type=int, default=2)
     args = ap.parse_args()
-    record("apply", asyncio.run(run(args.events, args.batch_size)))
+    record("apply", asyncio.run(run(args.events, args.batch_size, args.rounds, args.processes)))
 
 
 if __name__ == "__main__":

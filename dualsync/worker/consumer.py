@@ -156,6 +156,8 @@ class Consumer:
     async def process(self, entries: list[Entry]) -> None:
         """Apply one batch of entries end to end."""
         batch_id = uuid.uuid4().hex[:12]
+        if not self.stats.first_batch_at:
+            self.stats.first_batch_at = time.monotonic()
         with bound_contextvars(batch_id=batch_id, consumer=self.name):
             self.stats.read += len(entries)
             decoded = await decode_batch(
