@@ -149,3 +149,35 @@ async def test_unforeseen_decode_failure_is_dead_lettered_after_retries(shop: Sh
     [letter] = await dlq.list_letters(shop.redis, shop.prefix)
     assert (letter.reason, letter.key) == ("internal_error", "c9")
     await pub.aclose()
+
+
+async def test_children_are_diffed_not_rewritten(shop: Shop) -> None:
+    """Replacing children leaves identical rows untouched: same end state, fewer writes."""
+    pub = shop.publisher()
+    items = [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 2}, {"sku": "c", "qty": 3}]
+    await pub.publish_many(
+        [
+            spec("customers", "c1", customer(1), 1),
+            spec("orders", "o1", order(1, "c1", items=items), 1),
+        ]
+    )
+    await shop.drain()
+    before = dict(await shop.rows("select position, ctid::text from shop.order_items"))
+    changed = [{"sku": "a", "qty": 1}, {"sku": "B", "qty": 2}]  # same, changed, removed
+    await pub.publish_many([spec("orders", "o1", order(1, "c1", items=changed), 2)])
+    await shop.drain()
+    after = await shop.rows(
+        "select position, sku, qty, ctid::text from shop.order_items order by 1"
+    )
+    assert [r[:3] for r in after] == [(0, "a", 1), (1, "B", 2)]
+    assert after[0][3] == before[0]  # the unchanged row was not rewritten ...
+    assert after[1][3] != before[1]  # ... the changed one was
+    grown = [*changed, {"sku": "d", "qty": 4}]
+    await pub.publish_many([spec("orders", "o1", order(1, "c1", items=grown), 3)])
+    await shop.drain()
+    rows = await shop.rows("select position, sku, qty from shop.order_items order by 1")
+    assert rows == [(0, "a", 1), (1, "B", 2), (2, "d", 4)]
+    await pub.publish_many([spec("orders", "o1", order(1, "c1", items=[]), 4)])
+    await shop.drain()
+    assert await shop.rows("select count(*) from shop.order_items") == [(0,)]
+    await pub.aclose()

@@ -123,26 +123,61 @@ def _entity_plan(index: int, em: EntityMapping) -> EntityPlan:
     return EntityPlan(em, stage, upsert, delete, children)
 
 
+def _same(col: str, pg_type: str) -> sql.Composed:
+    """`c.col` equals the staged `sc.col`, NULLs included, compared as the staged type.
+
+    jsonb compares by value (the target may be json, which has no equality); vectors are
+    staged as text and cast; numerics compare by value (1.5 = 1.50, as the verifier's
+    canonical form does)."""
+    target = sql.SQL("c.{}").format(sql.Identifier(col))
+    staged = sql.SQL("sc.{}").format(sql.Identifier(col))
+    if pg_type == "jsonb":
+        target = sql.SQL("{}::jsonb").format(target)
+    elif pg_type.startswith("vector"):
+        staged = sql.SQL("{}::{}").format(staged, sql.SQL(pg_type))
+    return sql.SQL("{} is not distinct from {}").format(target, staged)
+
+
 def _child_plan(index: int, j: int, em: EntityMapping, cm: ChildMapping) -> ChildPlan:
     stage = StageTable(f"ds_c{index}_{j}", cm.column_names, _stage_types(cm.pg_types))
     parent_stage = sql.Identifier(f"ds_s{index}")
+    child = sql.Identifier(cm.schema, cm.table)
     match = sql.SQL(" and ").join(
         sql.SQL("c.{} = s.{}").format(sql.Identifier(pc), sql.Identifier(k))
         for pc, k in zip(cm.parent_columns, em.key_columns, strict=True)
     )
-    # Children of every winner (upsert or delete) are replaced wholesale.
+    # Key columns are NOT NULL: plain `=` lets the planner use the child's primary key
+    # (`is not distinct from` can neither use an index nor hash).
+    same_row = sql.SQL(" and ").join(
+        sql.SQL("c.{0} = sc.{0}").format(sql.Identifier(c)) if c in cm.key_columns else _same(c, t)
+        for c, t in zip(cm.column_names, cm.pg_types, strict=True)
+    )
+    # The children of every winner (upsert or delete) become exactly its staged rows, but
+    # rows that are already there, identical, are left alone: a chat thread that gains one
+    # message writes one row, not the whole thread again (fewer dead tuples, FK checks and
+    # WAL). Delete what differs, then insert what is missing.
     delete = sql.SQL(
         "delete from {t} c using {s} s join ds_win w on w.entity = {e} and w._ds_key = s._ds_key "
-        "where {match}"
+        "where {match} and not exists "
+        "(select 1 from {cs} sc where sc._ds_key = s._ds_key and not w.deleted and {same})"
     ).format(
-        t=sql.Identifier(cm.schema, cm.table), s=parent_stage, e=sql.Literal(em.name), match=match
+        t=child,
+        s=parent_stage,
+        e=sql.Literal(em.name),
+        match=match,
+        cs=sql.Identifier(stage.name),
+        same=same_row,
     )
-    insert = sql.SQL("insert into {t} ({cols}) select {sel} from {s} sc {join}").format(
-        t=sql.Identifier(cm.schema, cm.table),
+    insert = sql.SQL(
+        "insert into {t} ({cols}) select {sel} from {cs} sc {join} "
+        "where not exists (select 1 from {t} c where {same})"
+    ).format(
+        t=child,
         cols=_ids(cm.column_names),
         sel=_select_list("sc", cm.column_names, cm.pg_types),
-        s=sql.Identifier(stage.name),
+        cs=sql.Identifier(stage.name),
         join=_winner_join("sc", em.name, deleted=False),
+        same=same_row,
     )
     return ChildPlan(cm, stage, delete, insert)
 
