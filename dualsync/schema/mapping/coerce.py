@@ -9,7 +9,6 @@ defaulted.
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 import math
 import re
@@ -18,20 +17,25 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeAlias
 
-import orjson
 from bson import Decimal128, ObjectId
-from psycopg.types.json import Jsonb
 
-__all__ = ["COERCERS", "PG_TYPES", "CoercionError", "EnumDomain", "json_safe", "to_jsonb"]
+from dualsync.schema.mapping.coerce_base import CoercionError, text_ok
+from dualsync.schema.mapping.coerce_json import json_safe, to_jsonb
+from dualsync.schema.mapping.coerce_time import to_date, to_time, to_timestamptz
+
+__all__ = [
+    "COERCERS",
+    "PG_TYPES",
+    "CoercionError",
+    "EnumDomain",
+    "json_safe",
+    "to_jsonb",
+    "vector_coercer",
+]
 
 Coercer = Callable[[Any], Any]
-_DATE_LEN: Final = len("2024-01-01")
 _INT_TEXT: Final = re.compile(r"\s*[+-]?[0-9]+\s*\Z")  # ASCII digits only: not "²", not "+-5"
 _INT_RANGES: Final = {"smallint": 2**15, "int": 2**31, "bigint": 2**63}
-
-
-class CoercionError(ValueError):
-    """A value that does not fit its column type."""
 
 
 class EnumDomain:
@@ -49,23 +53,9 @@ class EnumDomain:
         return value
 
 
-def _text_ok(value: str) -> str:
-    if value.isascii():  # fast path: ASCII has no surrogates; only NUL to check
-        if "\x00" in value:
-            raise CoercionError("contains a NUL character, which PostgreSQL text cannot store")
-        return value
-    if "\x00" in value:
-        raise CoercionError("contains a NUL character, which PostgreSQL text cannot store")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise CoercionError("contains a lone surrogate (not valid UTF-8)") from None
-    return value
-
-
 def to_text(v: Any) -> str:
     if isinstance(v, str):
-        return _text_ok(v)
+        return text_ok(v)
     if isinstance(v, ObjectId | uuid.UUID | Decimal) or (
         isinstance(v, int) and not isinstance(v, bool)
     ):
@@ -158,60 +148,6 @@ def to_bool(v: Any) -> bool:
     raise CoercionError("expected a boolean (true/false, 1/0, 'true'/'false')")
 
 
-def _utc(d: dt.datetime) -> dt.datetime:
-    try:
-        return d.replace(tzinfo=dt.UTC) if d.tzinfo is None else d.astimezone(dt.UTC)
-    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
-        raise CoercionError("out of range once converted to UTC") from None
-
-
-def to_timestamptz(v: Any) -> dt.datetime:
-    if isinstance(v, dt.datetime):
-        return _utc(v)
-    if isinstance(v, dt.date):
-        return dt.datetime(v.year, v.month, v.day, tzinfo=dt.UTC)
-    if isinstance(v, int | float) and not isinstance(v, bool):
-        try:  # epoch milliseconds, as JavaScript and MongoDB write them
-            return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=v)
-        except (OverflowError, ValueError):  # ValueError: NaN
-            raise CoercionError("epoch milliseconds out of range") from None
-    if isinstance(v, str):
-        try:
-            return _utc(dt.datetime.fromisoformat(v.strip()))
-        except ValueError:
-            raise CoercionError("not an ISO 8601 timestamp") from None
-    raise CoercionError(f"expected a timestamp, got {type(v).__name__}")
-
-
-def to_date(v: Any) -> dt.date:
-    if isinstance(v, dt.datetime):
-        return _utc(v).date()
-    if isinstance(v, dt.date):
-        return v
-    if isinstance(v, str):
-        text = v.strip()
-        try:
-            return (
-                dt.date.fromisoformat(text)
-                if len(text) == _DATE_LEN
-                else _utc(dt.datetime.fromisoformat(text)).date()
-            )
-        except ValueError:
-            raise CoercionError("not an ISO 8601 date") from None
-    raise CoercionError(f"expected a date, got {type(v).__name__}")
-
-
-def to_time(v: Any) -> dt.time:
-    if isinstance(v, dt.time):
-        return v
-    if isinstance(v, str):
-        try:
-            return dt.time.fromisoformat(v.strip())
-        except ValueError:
-            raise CoercionError("not an ISO 8601 time (HH:MM[:SS])") from None
-    raise CoercionError(f"expected a time, got {type(v).__name__}")
-
-
 def to_uuid(v: Any) -> uuid.UUID:
     if isinstance(v, uuid.UUID):
         return v
@@ -242,67 +178,6 @@ def to_inet(v: Any) -> IPValue:
         return ipaddress.ip_interface(text) if "/" in text else ipaddress.ip_address(text)
     except ValueError:
         raise CoercionError("not an IPv4 or IPv6 address") from None
-
-
-def json_safe(v: Any) -> Any:  # noqa: PLR0911, C901 - one branch per rich type
-    """Convert decoded Extended JSON values to plain JSON for a jsonb column."""
-    if isinstance(v, str):
-        return _text_ok(v)
-    if v is None or isinstance(v, bool | int):
-        return v
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            raise CoercionError("NaN and infinity cannot be stored in jsonb")
-        return v
-    if isinstance(v, dict):
-        return {_text_ok(str(k)): json_safe(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [json_safe(x) for x in v]
-    if isinstance(v, dt.datetime):
-        return _utc(v).isoformat().replace("+00:00", "Z")
-    if isinstance(v, dt.date | dt.time):
-        return v.isoformat()
-    if isinstance(v, Decimal | Decimal128):
-        return str(v)
-    if isinstance(v, ObjectId | uuid.UUID):
-        return str(v)
-    if isinstance(v, bytes):
-        return v.hex()
-    raise CoercionError(f"cannot store a {type(v).__name__} in jsonb")
-
-
-def _json_default(v: Any) -> Any:
-    # Only the rich types json_safe converts; anything else stays an error (TypeError).
-    if isinstance(v, dt.datetime | dt.date | dt.time | Decimal | Decimal128 | ObjectId | bytes):
-        return json_safe(v)
-    raise TypeError
-
-
-_JSON_OPTS: Final = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-
-
-def _as_is(data: Any) -> Any:
-    return data
-
-
-def to_jsonb(v: Any) -> Jsonb:
-    """A jsonb value, serialised once, here.
-
-    Fast path: orjson writes the value with `json_safe`'s rules for rich types. Its output
-    is kept only when it cannot hide a difference from the exact walk: no `null` (orjson
-    writes NaN and infinity as null; json_safe refuses them) and no escaped NUL (refused
-    too). Lone surrogates, non-string keys and integers beyond 64 bits make orjson raise.
-    In every such case the exact `json_safe` walk decides, and raises `CoercionError`
-    where it must. The bytes are handed to psycopg as they are: it does not serialise the
-    value a second time with the stdlib `json` module (bench/apply profile).
-    """
-    try:
-        out = orjson.dumps(v, default=_json_default, option=_JSON_OPTS)
-    except TypeError:
-        return Jsonb(json_safe(v))
-    if b"null" in out or b"\\u0000" in out:
-        return Jsonb(json_safe(v))
-    return Jsonb(out, dumps=_as_is)
 
 
 def to_text_array(v: Any) -> list[str]:
