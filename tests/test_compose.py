@@ -39,3 +39,15 @@ def test_dockerfile_installs_the_package() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert "pip install" in text
     assert "dualsync" in text
+
+
+def test_migrations_and_mapping_belong_to_one_app_that_exists() -> None:
+    services = _compose()["services"]
+    env = services["worker"]["environment"]
+    mapping = ROOT / env["DUALSYNC_MAPPING"]
+    assert mapping.is_file()
+    command = services["migrate"]["command"]
+    migrations = ROOT / command[command.index("--dir") + 1]
+    assert migrations.is_dir()
+    assert migrations.parent == mapping.parent  # the worker applies what migrate created
+    assert "COPY examples" in (ROOT / "Dockerfile").read_text()
