@@ -11,12 +11,22 @@ from __future__ import annotations
 import datetime as dt
 import random
 import struct
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
 
-__all__ = ["LegacyDoc", "ObjectIds", "between", "micros", "optional", "version_of"]
+__all__ = [
+    "LegacyDoc",
+    "ObjectIds",
+    "Unique",
+    "between",
+    "micros",
+    "mongo_documents",
+    "optional",
+    "version_of",
+]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -48,6 +58,20 @@ class ObjectIds:
         return ObjectId(seconds + self._procs[p] + self._counters[p].to_bytes(3, "big"))
 
 
+class Unique:
+    """Hands out values of a maker never handed out before (legacy keys, unique columns)."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def __call__(self, make: Callable[[], str]) -> str:
+        """A value of `make` never returned before: draws again until one is new."""
+        while (value := make()) in self._seen:
+            pass
+        self._seen.add(value)
+        return value
+
+
 def between(rng: random.Random, lo: dt.datetime, hi: dt.datetime) -> dt.datetime:
     """A random instant in [lo, hi] with millisecond precision (lo when hi <= lo)."""
     span = int((hi - lo).total_seconds() * 1000)
@@ -77,3 +101,17 @@ def optional(
         doc[key] = value
     elif roll >= missing:
         doc[key] = None
+
+
+def mongo_documents(
+    entities: Iterable[str],
+    builders: Mapping[str, Callable[[], dict[str, Any]]],
+    n_per_entity: int,
+) -> Iterator[LegacyDoc]:
+    """`n_per_entity` documents of each collection in `entities` order (parents first),
+    each made by its builder and keyed by its `_id`, versioned by `version_of`."""
+    for entity in entities:
+        make = builders[entity]
+        for _ in range(n_per_entity):
+            doc = make()
+            yield LegacyDoc(entity, str(doc["_id"]), version_of(doc), doc)

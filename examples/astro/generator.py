@@ -37,7 +37,7 @@ from typing import Any, Final
 
 from bson import ObjectId
 
-from examples._legacy import LegacyDoc, ObjectIds, between, optional, version_of
+from examples._legacy import LegacyDoc, ObjectIds, between, mongo_documents, optional
 from examples.astro import _corpus as c
 from examples.astro._nested import raw_chart, settings, sun_sign
 
@@ -288,10 +288,4 @@ class _Astro:
 
 def generate(n_per_entity: int, seed: int = 0) -> Iterator[LegacyDoc]:
     """`n_per_entity` documents of every legacy collection, parents first, from `seed`."""
-    state = _Astro(seed)
-    builders = state.builders()
-    for entity in ENTITIES:
-        make = builders[entity]
-        for _ in range(n_per_entity):
-            doc = make()
-            yield LegacyDoc(entity, str(doc["_id"]), version_of(doc), doc)
+    yield from mongo_documents(ENTITIES, _Astro(seed).builders(), n_per_entity)

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
-from examples._legacy import LegacyDoc, between, micros, optional
+from examples._legacy import LegacyDoc, Unique, between, micros, optional
 from examples.donna import _corpus as c
 from examples.donna._nested import (
     memories,
@@ -76,20 +76,14 @@ class _Donna:
         self.rng = random.Random(seed)
         self.users: list[_User] = []
         self.chats: list[tuple[str, dt.datetime]] = []
-        self.seen: set[str] = set()
+        #: values already taken: legacy keys, unique columns
+        self.unique = Unique()
         # Log lines are appended in time order over the app's life: draw the instants up front.
         self.log_times = iter(sorted(between(self.rng, START, END) for _ in range(n_logs)))
         self.log_lines: dict[str, int] = {}
 
     def opt(self, doc: dict[str, Any], key: str, value: Any, missing: float = 0.1) -> None:
         optional(self.rng, doc, key, value, missing)
-
-    def unique(self, make: Callable[[], str]) -> str:
-        """A value of `make` never returned before (legacy keys, unique columns)."""
-        while (value := make()) in self.seen:
-            pass
-        self.seen.add(value)
-        return value
 
     def user(self) -> tuple[str, int, dict[str, Any]]:
         r = self.rng

@@ -43,7 +43,7 @@ from typing import Any, Final
 
 from bson import Decimal128, ObjectId
 
-from examples._legacy import LegacyDoc, ObjectIds, between, optional, version_of
+from examples._legacy import LegacyDoc, ObjectIds, Unique, between, mongo_documents, optional
 from examples.panamia import _corpus as c
 
 __all__ = ["ENTITIES", "LegacyDoc", "generate"]
@@ -81,17 +81,11 @@ class _Panamia:
         self.users: list[_User] = []
         self.sitters: list[_User] = []
         self.listings: list[_Listing] = []
-        self.seen: set[str] = set()
+        #: values already taken, for columns under a unique constraint
+        self.unique = Unique()
 
     def opt(self, doc: dict[str, Any], key: str, value: Any, missing: float = 0.1) -> None:
         optional(self.rng, doc, key, value, missing)
-
-    def unique(self, make: Callable[[], str]) -> str:
-        """A value of `make` never returned before (for columns under a unique constraint)."""
-        while (value := make()) in self.seen:
-            pass
-        self.seen.add(value)
-        return value
 
     def user(self) -> dict[str, Any]:
         r = self.rng
@@ -265,10 +259,4 @@ class _Panamia:
 
 def generate(n_per_entity: int, seed: int = 0) -> Iterator[LegacyDoc]:
     """`n_per_entity` documents of every legacy collection, parents first, from `seed`."""
-    state = _Panamia(seed)
-    builders = state.builders()
-    for entity in ENTITIES:
-        make = builders[entity]
-        for _ in range(n_per_entity):
-            doc = make()
-            yield LegacyDoc(entity, str(doc["_id"]), version_of(doc), doc)
+    yield from mongo_documents(ENTITIES, _Panamia(seed).builders(), n_per_entity)

@@ -4,25 +4,34 @@ generated legacy documents mapped and loaded through the mapping."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from collections import Counter
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from dualsync.consumers.direct import upsert_rowsets
-from dualsync.schema.extjson import dumps_payload, loads_payload
-from dualsync.schema.mapping import EntityMapping, MappingSet, RowSet, load_mapping
+from dualsync.schema.mapping import MappingSet
 from dualsync.schema.mapping.keys import uuid5_for
-from dualsync.schema.migrate import MigrationSet, Migrator, core_set
-from examples.astro import ENTITIES, LegacyDoc, generate
+from examples.astro import ENTITIES, generate
+from tests.examples._support import (
+    EXAMPLES,
+    Docs,
+    app_mapping,
+    columns,
+    constraints,
+    count,
+    docs_by_entity,
+    indexes,
+    migrate_and_load,
+    migration_count,
+    migrator,
+    pk,
+    query,
+    rows_of,
+    scratch_db,
+)
 
-APP = Path(__file__).resolve().parents[2] / "examples" / "astro"
+APP = EXAMPLES / "astro"
 N = 1000
 #: the migration that runs after the bulk load (`-- Phase: post-load`)
 POST_LOAD = "create_indexes"
@@ -107,119 +116,36 @@ INDEXES = {
     ("feed_saves", ("user_id", "created_at")),
 }  # fmt: skip
 
-_COLUMNS = """
-select c.table_name, c.column_name, c.udt_name, c.is_nullable = 'YES'
-from information_schema.columns c where c.table_schema = 'public'
-"""
 _ENUMS = """
 select t.typname, array_agg(e.enumlabel order by e.enumsortorder)
 from pg_type t join pg_enum e on e.enumtypid = t.oid
 where t.typnamespace = 'public'::regnamespace group by t.typname
 """
-_FKS = """
-select cl.relname, a.attname, rc.relname
-from pg_constraint c
-join pg_class cl on cl.oid = c.conrelid
-join pg_class rc on rc.oid = c.confrelid
-join pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
-where c.contype = 'f' and cl.relnamespace = 'public'::regnamespace
-"""
-_INDEXES = """
-select t.relname, array_agg(a.attname order by k.ord)
-from pg_index x
-join pg_class t on t.oid = x.indrelid
-cross join lateral unnest(x.indkey) with ordinality k(attnum, ord)
-join pg_attribute a on a.attrelid = t.oid and a.attnum = k.attnum
-where t.relnamespace = 'public'::regnamespace
-group by x.indexrelid, t.relname
-"""
-
-
-def migrator(url: str) -> Migrator:
-    return Migrator(url, [core_set(), MigrationSet.from_dir(APP / "migrations")])
-
-
-def pk(em: EntityMapping, legacy_key: str) -> Any:
-    """The primary key a legacy key becomes (single-column keys)."""
-    [value] = em.translate_key(legacy_key)
-    return value
-
-
-def rows_of(em: EntityMapping, key: str, doc: dict[str, Any]) -> RowSet:
-    # The real path: a document travels as Extended JSON in the event payload.
-    return em.to_rows(key, loads_payload(dumps_payload(doc)))
-
-
-def query(url: str, stmt: str | sql.Composable, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(stmt, params).fetchall()  # type: ignore[arg-type]  # test SQL
-
-
-def count(url: str, table: str) -> int:
-    [(n,)] = query(url, sql.SQL("select count(*) from {}").format(sql.Identifier(table)))
-    return int(n)
-
-
-def columns(url: str) -> dict[str, dict[str, tuple[str, bool]]]:
-    out: dict[str, dict[str, tuple[str, bool]]] = defaultdict(dict)
-    for table, column, udt, nullable in query(url, _COLUMNS):
-        out[table][column] = (udt, nullable)
-    return dict(out)
-
-
-def indexes(url: str) -> set[tuple[str, tuple[str, ...]]]:
-    return {(t, tuple(cols)) for t, cols in query(url, _INDEXES)}
-
-
-@contextmanager
-def scratch_db(server_url: str) -> Iterator[str]:
-    """A database of its own, so going down and up does not disturb the loaded one."""
-    name = f"t_astro_migrate_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        yield psycopg.conninfo.make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
-
-
-def by_entity(docs: list[LegacyDoc]) -> dict[str, list[LegacyDoc]]:
-    out: dict[str, list[LegacyDoc]] = defaultdict(list)
-    for d in docs:
-        out[d.entity].append(d)
-    return out
 
 
 @pytest.fixture(scope="module")
 def mapping() -> MappingSet:
-    return load_mapping(APP / "mapping.yaml")
+    return app_mapping(APP)
 
 
 @pytest.fixture(scope="module")
-def docs() -> dict[str, list[LegacyDoc]]:
-    return by_entity(list(generate(N, SEED)))
+def docs() -> Docs:
+    return docs_by_entity(generate, N, SEED)
 
 
 @pytest.fixture(scope="module")
-async def loaded(pg_url: str, mapping: MappingSet, docs: dict[str, list[LegacyDoc]]) -> str:
+async def loaded(pg_url: str, mapping: MappingSet, docs: Docs) -> str:
     """The module's database: migrated, loaded with the generated documents, then indexed
     (post-load migrations run after the bulk load, as in a real backfill)."""
-    m = migrator(pg_url)
-    m.up()
-    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
-        for entity in ENTITIES:
-            em = mapping.entity(entity)
-            rowsets = [rows_of(em, d.key, d.doc) for d in docs[entity]]
-            assert await upsert_rowsets(conn, em, rowsets) == N
-    m.up(post_load=True)
+    upserted = await migrate_and_load(APP, pg_url, mapping, docs, ENTITIES)
+    assert upserted == dict.fromkeys(ENTITIES, N)
     return pg_url
 
 
 def test_migrations_go_up_down_all_the_way_and_up_again(pg_server_url: str) -> None:
-    steps = len(list((APP / "migrations").glob("*.sql")))
-    with scratch_db(pg_server_url) as url:
-        m = migrator(url)
+    steps = migration_count(APP)
+    with scratch_db(pg_server_url, "astro") as url:
+        m = migrator(APP, url)
         m.up()
         assert columns(url) == PLAN
         deferred = [s.name for s in m.status() if s.state == "deferred"]
@@ -240,8 +166,9 @@ def test_migrations_go_up_down_all_the_way_and_up_again(pg_server_url: str) -> N
 def test_schema_is_the_plan(loaded: str) -> None:
     assert columns(loaded) == PLAN
     assert dict(query(loaded, _ENUMS)) == ENUMS
-    assert set(query(loaded, _FKS)) == FKS
-    assert indexes(loaded) >= INDEXES
+    fks = {(c.table, c.columns[0], c.references) for c in constraints(loaded) if c.kind == "f"}
+    assert fks == FKS
+    assert {(ix.table, ix.columns) for ix in indexes(loaded)} >= INDEXES
 
 
 @pytest.mark.parametrize("n", [0, 1, 3])
@@ -260,9 +187,7 @@ def test_generator_is_deterministic() -> None:
     assert len({d.key for d in first}) == len(first)
 
 
-def test_every_document_lands_with_its_children(
-    loaded: str, docs: dict[str, list[LegacyDoc]]
-) -> None:
+def test_every_document_lands_with_its_children(loaded: str, docs: Docs) -> None:
     messages = sum(len(d.doc["messages"]) for d in docs["chat_threads"])
     saves = sum(len(d.doc.get("savedFeed") or ()) for d in docs["users"])
     assert messages > N
@@ -275,7 +200,7 @@ def test_every_document_lands_with_its_children(
 
 
 async def test_upserting_again_replaces_children(
-    loaded: str, mapping: MappingSet, docs: dict[str, list[LegacyDoc]]
+    loaded: str, mapping: MappingSet, docs: Docs
 ) -> None:
     em = mapping.entity("chat_threads")
     thread = max(docs["chat_threads"], key=lambda d: len(d.doc["messages"]))
@@ -296,9 +221,7 @@ async def test_upserting_again_replaces_children(
     assert count(loaded, "chat_threads") == N
 
 
-def test_values_survive_the_trip(
-    loaded: str, mapping: MappingSet, docs: dict[str, list[LegacyDoc]]
-) -> None:
+def test_values_survive_the_trip(loaded: str, mapping: MappingSet, docs: Docs) -> None:
     users = mapping.entity("users")
     user = next(
         d for d in docs["users"] if d.doc.get("email") and "onboardedAt" not in d.doc["settings"]
@@ -336,9 +259,7 @@ def test_values_survive_the_trip(
     assert query(loaded, "select count(*) from users where diary_cadence = 'off'") == [(off,)]
 
 
-def test_references_resolve(
-    loaded: str, mapping: MappingSet, docs: dict[str, list[LegacyDoc]]
-) -> None:
+def test_references_resolve(loaded: str, mapping: MappingSet, docs: Docs) -> None:
     chart = next(d for d in docs["charts"] if d.doc["birth"].get("time"))
     [(user_id, born, at, sun)] = query(
         loaded,

@@ -7,11 +7,7 @@ import datetime as dt
 import ipaddress
 import json
 import re
-import uuid
-from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections import Counter
 from typing import Any
 
 import psycopg
@@ -23,17 +19,33 @@ from dualsync.consumers.apply import ApplyResult, apply_batch
 from dualsync.consumers.change import Change
 from dualsync.consumers.direct import upsert_rowsets
 from dualsync.schema.extjson import dumps_payload, loads_payload
-from dualsync.schema.mapping import EntityMapping, MappingSet, RowSet, load_mapping
+from dualsync.schema.mapping import MappingSet
 from dualsync.schema.mapping.keys import uuid5_for
-from dualsync.schema.migrate import MigrationSet, Migrator, core_set
 from examples.donna import ENTITIES, LegacyDoc, generate
+from tests.examples._support import (
+    COLUMN_DETAILS,
+    EXAMPLES,
+    Docs,
+    app_mapping,
+    columns,
+    constraints,
+    count,
+    docs_by_entity,
+    indexes,
+    migrate_and_load,
+    migration_count,
+    migrator,
+    pk,
+    query,
+    rows_of,
+    scratch_db,
+)
 
-APP = Path(__file__).resolve().parents[2] / "examples" / "donna"
+APP = EXAMPLES / "donna"
 N = 1000
 #: the migrations that run after the bulk load (`-- Phase: post-load`)
 POST_LOAD = ["create_indexes", "add_messages_content_fts"]
 SEED = 20250610
-Docs = dict[str, list[LegacyDoc]]
 
 # The plan's tables: column -> (type, varchar length, nullable, default).
 U, V, TZ, J = "uuid", "varchar", "timestamptz", "jsonb"
@@ -106,38 +118,6 @@ INDEXES = {
     "idx_messages_content_fts": "messages USING gin (to_tsvector('english'::regconfig, content))",
 }  # fmt: skip
 
-_COLUMNS = """
-select table_name, column_name, udt_name, character_maximum_length, is_nullable = 'YES',
-       column_default
-from information_schema.columns where table_schema = 'public'
-"""
-_CONSTRAINTS = """
-select cl.relname, c.contype::text, pg_get_constraintdef(c.oid),
-       array(select a.attname from unnest(c.conkey) with ordinality k(n, o)
-             join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.n order by k.o)
-from pg_constraint c join pg_class cl on cl.oid = c.conrelid
-where cl.relnamespace = 'public'::regnamespace
-"""
-_INDEXES = """
-select indexname, indexdef from pg_indexes
-where schemaname = 'public' and indexname not in (select conname from pg_constraint)
-"""
-
-
-def migrator(url: str) -> Migrator:
-    return Migrator(url, [core_set(), MigrationSet.from_dir(APP / "migrations")])
-
-
-def pk(em: EntityMapping, legacy_key: str) -> Any:
-    """The primary key a legacy key becomes (single-column keys)."""
-    [value] = em.translate_key(legacy_key)
-    return value
-
-
-def rows_of(em: EntityMapping, key: str, doc: dict[str, Any]) -> RowSet:
-    # The real path: a document travels as (Extended) JSON in the event payload.
-    return em.to_rows(key, loads_payload(dumps_payload(doc)))
-
 
 def php_time(stamp: str | None) -> dt.datetime | None:
     """A PHP date string as the app means it: zone-less ones are UTC (the app's zone)."""
@@ -167,95 +147,60 @@ def log_row(line: LegacyDoc) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def query(url: str, stmt: str | sql.Composable, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(stmt, params).fetchall()  # type: ignore[arg-type]  # test SQL
-
-
-def count(url: str, table: str) -> int:
-    [(n,)] = query(url, sql.SQL("select count(*) from {}").format(sql.Identifier(table)))
-    return int(n)
-
-
-def columns(url: str) -> dict[str, dict[str, tuple[Any, ...]]]:
-    out: dict[str, dict[str, tuple[Any, ...]]] = defaultdict(dict)
-    for table, column, *shape in query(url, _COLUMNS):
-        out[table][column] = tuple(shape)
-    return dict(out)
-
-
-def indexes(url: str) -> dict[str, str]:
-    """Secondary indexes, written as `INDEXES` writes them."""
-    defs = {n: d.removeprefix(f"CREATE INDEX {n} ON public.") for n, d in query(url, _INDEXES)}
+def secondary_indexes(url: str) -> dict[str, str]:
+    """Indexes that back no constraint, written as `INDEXES` writes them."""
+    defs = {
+        ix.name: ix.definition.removeprefix(f"CREATE INDEX {ix.name} ON public.")
+        for ix in indexes(url)
+        if not ix.backs
+    }
     return {n: d.replace(" USING btree", "") for n, d in defs.items()}
-
-
-@contextmanager
-def scratch_db(server_url: str) -> Iterator[str]:
-    """A database of its own, so going down and up does not disturb the loaded one."""
-    name = f"t_donna_migrate_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        yield psycopg.conninfo.make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="module")
 def mapping() -> MappingSet:
-    return load_mapping(APP / "mapping.yaml")
+    return app_mapping(APP)
 
 
 @pytest.fixture(scope="module")
 def docs() -> Docs:
-    out: Docs = defaultdict(list)
-    for d in generate(N, SEED):
-        out[d.entity].append(d)
-    return out
+    return docs_by_entity(generate, N, SEED)
 
 
 @pytest.fixture(scope="module")
 async def loaded(pg_url: str, mapping: MappingSet, docs: Docs) -> str:
     """The module's database: migrated, loaded with the generated files, then indexed
     (post-load migrations run after the bulk load, as in a real backfill)."""
-    m = migrator(pg_url)
-    m.up()
-    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
-        for entity in ENTITIES:
-            em = mapping.entity(entity)
-            rowsets = [rows_of(em, d.key, d.doc) for d in docs[entity]]
-            assert await upsert_rowsets(conn, em, rowsets) == N
-    m.up(post_load=True)
+    upserted = await migrate_and_load(APP, pg_url, mapping, docs, ENTITIES)
+    assert upserted == dict.fromkeys(ENTITIES, N)
     return pg_url
 
 
 def test_migrations_go_up_down_all_the_way_and_up_again(pg_server_url: str) -> None:
-    steps = len(list((APP / "migrations").glob("*.sql")))
-    with scratch_db(pg_server_url) as url:
-        m = migrator(url)
+    steps = migration_count(APP)
+    with scratch_db(pg_server_url, "donna") as url:
+        m = migrator(APP, url)
         m.up()
-        assert columns(url) == PLAN
+        assert columns(url, COLUMN_DETAILS) == PLAN
         assert [s.name for s in m.status() if s.state == "deferred"] == POST_LOAD
-        assert indexes(url) == {}  # secondary indexes wait for the bulk load ...
+        assert secondary_indexes(url) == {}  # secondary indexes wait for the bulk load ...
         m.up(post_load=True)
-        assert indexes(url) == INDEXES  # ... and are built after it
+        assert secondary_indexes(url) == INDEXES  # ... and are built after it
         m.down(steps=steps, set_name="donna")
         assert {s.state for s in m.status() if s.set_name == "donna"} == {"pending", "deferred"}
-        assert not set(columns(url)) & set(PLAN)
+        assert not set(columns(url, COLUMN_DETAILS)) & set(PLAN)
         m.up(post_load=True)
-        assert columns(url) == PLAN
-        assert indexes(url) == INDEXES
+        assert columns(url, COLUMN_DETAILS) == PLAN
+        assert secondary_indexes(url) == INDEXES
         assert all(s.applied for s in m.status())
 
 
 def test_schema_is_the_plan(loaded: str) -> None:
-    assert columns(loaded) == PLAN
-    found = query(loaded, _CONSTRAINTS)
-    assert {(t, tuple(cols)) for t, kind, _, cols in found if kind == "u"} == UNIQUE
-    assert {(t, definition) for t, kind, definition, _ in found if kind == "f"} == FKS
-    assert indexes(loaded) == INDEXES
+    assert columns(loaded, COLUMN_DETAILS) == PLAN
+    found = constraints(loaded)
+    assert {(c.table, c.columns) for c in found if c.kind == "u"} == UNIQUE
+    assert {(c.table, c.definition) for c in found if c.kind == "f"} == FKS
+    assert secondary_indexes(loaded) == INDEXES
 
 
 @pytest.mark.parametrize("n", [0, 1, 3])

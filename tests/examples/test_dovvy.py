@@ -12,12 +12,8 @@ import datetime as dt
 import json
 import math
 import re
-import uuid
 from array import array
-from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections import Counter
 from typing import Any
 
 import psycopg
@@ -28,12 +24,28 @@ from dualsync.consumers.apply import apply_batch
 from dualsync.consumers.change import Change
 from dualsync.consumers.direct import upsert_rowsets
 from dualsync.schema.extjson import dumps_payload, loads_payload
-from dualsync.schema.mapping import EntityMapping, MappingError, MappingSet, RowSet, load_mapping
+from dualsync.schema.mapping import EntityMapping, MappingError, MappingSet
 from dualsync.schema.mapping.keys import uuid5_for
-from dualsync.schema.migrate import MigrationSet, Migrator, core_set
-from examples.dovvy import ENTITIES, LegacyDoc, generate
+from examples.dovvy import ENTITIES, generate
+from tests.examples._support import (
+    EXAMPLES,
+    Docs,
+    app_mapping,
+    columns,
+    constraints,
+    count,
+    docs_by_entity,
+    indexes,
+    migrate_and_load,
+    migration_count,
+    migrator,
+    pk,
+    query,
+    rows_of,
+    scratch_db,
+)
 
-APP = Path(__file__).resolve().parents[2] / "examples" / "dovvy"
+APP = EXAMPLES / "dovvy"
 N = 1000
 POST_LOAD = "content_embeddings_hnsw"  # the migration that waits for the bulk load
 SEED = 20251222
@@ -94,6 +106,8 @@ KEYS = {
     "leads": r"[A-Za-z0-9_-]{21}",
 }  # fmt: skip
 
+#: (table, column, type, nullable, default) from the catalog, which (unlike
+#: information_schema) spells the vector's dimensions: vector(1536)
 _COLUMNS = """
 select c.relname, a.attname, format_type(a.atttypid, a.atttypmod), not a.attnotnull,
        pg_get_expr(d.adbin, d.adrelid)
@@ -102,42 +116,11 @@ left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
 where c.relnamespace = 'public'::regnamespace and c.relkind = 'r'
   and a.attnum > 0 and not a.attisdropped
 """
-_CONSTRAINTS = """
-select conrelid::regclass::text, pg_get_constraintdef(oid) from pg_constraint
-where connamespace = 'public'::regnamespace and contype in ('f', 'c')
-"""
-_INDEXES = """
-select i.relname, pg_get_indexdef(x.indexrelid)
-from pg_index x join pg_class i on i.oid = x.indexrelid
-where i.relnamespace = 'public'::regnamespace and not x.indisprimary
-"""
 _NEAREST = "select {} from content_embeddings order by embedding {} %s::vector limit 5"
 
 
-def migrator(url: str) -> Migrator:
-    return Migrator(url, [core_set(), MigrationSet.from_dir(APP / "migrations")])
-
-
-def pk(em: EntityMapping, legacy_key: str) -> Any:
-    [value] = em.translate_key(legacy_key)
-    return value
-
-
-def rows_of(em: EntityMapping, key: str, doc: dict[str, Any]) -> RowSet:
-    # The real path: a record travels as (Extended) JSON in the event payload.
-    return em.to_rows(key, loads_payload(dumps_payload(doc)))
-
-
-def query(url: str, stmt: str | sql.Composable, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(stmt, params).fetchall()  # type: ignore[arg-type]  # test SQL
-
-
-def columns(url: str) -> dict[str, dict[str, tuple[str, bool, str | None]]]:
-    out: dict[str, dict[str, tuple[str, bool, str | None]]] = defaultdict(dict)
-    for table, column, kind, nullable, default in query(url, _COLUMNS):
-        out[table][column] = (kind, nullable, default)
-    return dict(out)
+def secondary_indexes(url: str) -> dict[str, str]:
+    return {ix.name: ix.definition for ix in indexes(url) if ix.backs != "p"}
 
 
 def row(url: str, em: EntityMapping, legacy_key: str, cols: str) -> tuple[Any, ...]:
@@ -153,30 +136,14 @@ def at(iso: str) -> dt.datetime:
     return dt.datetime.fromisoformat(iso)
 
 
-@contextmanager
-def scratch_db(server_url: str) -> Iterator[str]:
-    """A database of its own, so going down and up does not disturb the loaded one."""
-    name = f"t_dovvy_migrate_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        yield psycopg.conninfo.make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
-
-
 @pytest.fixture(scope="module")
 def mapping() -> MappingSet:
-    return load_mapping(APP / "mapping.yaml")
+    return app_mapping(APP)
 
 
 @pytest.fixture(scope="module")
-def docs() -> dict[str, list[LegacyDoc]]:
-    out: dict[str, list[LegacyDoc]] = defaultdict(list)
-    for d in generate(N, SEED):
-        out[d.entity].append(d)
-    return out
+def docs() -> Docs:
+    return docs_by_entity(generate, N, SEED)
 
 
 @pytest.fixture(scope="module")
@@ -189,22 +156,14 @@ async def loaded(
     require_vector: None,
     pg_url: str,
     mapping: MappingSet,
-    docs: dict[str, list[LegacyDoc]],
+    docs: Docs,
     loaded_once: dict[str, str],
 ) -> str:
     """The module's database, migrated, loaded once, then indexed (post-load migrations run
     after the bulk load). Function-scoped so `require_vector` skips before any load."""
     if "url" not in loaded_once:
-        m = migrator(pg_url)
-        m.up()
-        async with await psycopg.AsyncConnection.connect(
-            pg_url, autocommit=True, options=f"-c TimeZone={LOAD_TZ}"
-        ) as conn:
-            for entity in ENTITIES:
-                em = mapping.entity(entity)
-                rowsets = [rows_of(em, d.key, d.doc) for d in docs[entity]]
-                assert await upsert_rowsets(conn, em, rowsets) == N
-        m.up(post_load=True)
+        upserted = await migrate_and_load(APP, pg_url, mapping, docs, ENTITIES, LOAD_TZ)
+        assert upserted == dict.fromkeys(ENTITIES, N)
         loaded_once["url"] = pg_url
     return loaded_once["url"]
 
@@ -212,28 +171,29 @@ async def loaded(
 def test_migrations_go_up_down_all_the_way_and_up_again(
     require_vector: None, pg_server_url: str
 ) -> None:
-    steps = len(list((APP / "migrations").glob("*.sql")))
-    with scratch_db(pg_server_url) as url:
-        m = migrator(url)
+    steps = migration_count(APP)
+    with scratch_db(pg_server_url, "dovvy") as url:
+        m = migrator(APP, url)
         m.up()
-        assert columns(url) == PLAN
+        assert columns(url, _COLUMNS) == PLAN
         assert [s.name for s in m.status() if s.state == "deferred"] == [POST_LOAD]
-        assert HNSW not in dict(query(url, _INDEXES)).values()  # waits for the bulk load ...
+        assert HNSW not in secondary_indexes(url).values()  # waits for the bulk load ...
         m.up(post_load=True)
-        assert dict(query(url, _INDEXES)) == INDEXES  # ... and is built after it
+        assert secondary_indexes(url) == INDEXES  # ... and is built after it
         m.down(steps=steps, set_name="dovvy")
         assert {s.state for s in m.status() if s.set_name == "dovvy"} == {"pending", "deferred"}
-        assert not set(columns(url)) & set(PLAN)
+        assert not set(columns(url, _COLUMNS)) & set(PLAN)
         assert query(url, "select 1 from pg_extension where extname = 'vector'") == []
         m.up(post_load=True)
-        assert columns(url) == PLAN
+        assert columns(url, _COLUMNS) == PLAN
         assert all(s.applied for s in m.status())
 
 
 def test_schema_is_the_plan(loaded: str) -> None:
-    assert columns(loaded) == PLAN
-    assert set(query(loaded, _CONSTRAINTS)) == CONSTRAINTS
-    assert dict(query(loaded, _INDEXES)) == INDEXES
+    assert columns(loaded, _COLUMNS) == PLAN
+    found = constraints(loaded)
+    assert {(c.table, c.definition) for c in found if c.kind in {"f", "c"}} == CONSTRAINTS
+    assert secondary_indexes(loaded) == INDEXES
     assert query(loaded, "select 1 from pg_extension where extname = 'vector'") == [(1,)]
 
 
@@ -259,7 +219,7 @@ def test_generator_is_deterministic_with_the_legacy_ids(mapping: MappingSet) -> 
 
 
 def test_records_are_json_with_nulls_missing_fields_and_unicode(
-    docs: dict[str, list[LegacyDoc]],
+    docs: Docs,
 ) -> None:
     for entity, field in [
         ("dive_sites", "description"), ("dive_sites", "minLoggedDives"),
@@ -286,9 +246,7 @@ def test_records_are_json_with_nulls_missing_fields_and_unicode(
         assert array("f", vec).tolist() == vec  # float32 values, as embedding APIs return
 
 
-def test_mapping_refuses_what_it_cannot_store_faithfully(
-    mapping: MappingSet, docs: dict[str, list[LegacyDoc]]
-) -> None:
+def test_mapping_refuses_what_it_cannot_store_faithfully(mapping: MappingSet, docs: Docs) -> None:
     chunk = docs["content_embeddings"][0]
     short = {**chunk.doc, "embedding": chunk.doc["embedding"][:-1]}
     with pytest.raises(MappingError, match="1535 dimensions, the column has 1536"):
@@ -306,9 +264,7 @@ def test_mapping_refuses_what_it_cannot_store_faithfully(
     assert lead.doc["requestDetails"]["destination"] in shown
 
 
-def test_values_survive_the_trip(
-    loaded: str, mapping: MappingSet, docs: dict[str, list[LegacyDoc]]
-) -> None:
+def test_values_survive_the_trip(loaded: str, mapping: MappingSet, docs: Docs) -> None:
     sessions, sites, leads = (mapping.entity(e) for e in ("sessions", "dive_sites", "leads"))
     talk = max(docs["sessions"], key=lambda d: len(d.doc["conversationHistory"])).doc
     assert any("sources" in m for m in talk["conversationHistory"])
@@ -337,9 +293,7 @@ def test_values_survive_the_trip(
     )  # fmt: skip
 
 
-def test_vectors_survive_the_trip(
-    loaded: str, mapping: MappingSet, docs: dict[str, list[LegacyDoc]]
-) -> None:
+def test_vectors_survive_the_trip(loaded: str, mapping: MappingSet, docs: Docs) -> None:
     em = mapping.entity("content_embeddings")
     for chunk in docs["content_embeddings"][::97]:
         text, dims, path, chunk_text, metadata = row(
@@ -353,12 +307,9 @@ def test_vectors_survive_the_trip(
 
 
 def test_every_record_lands_and_references_resolve(
-    loaded: str, mapping: MappingSet, docs: dict[str, list[LegacyDoc]]
+    loaded: str, mapping: MappingSet, docs: Docs
 ) -> None:
-    count = sql.SQL("select count(*) from {}")
-    assert {t: query(loaded, count.format(sql.Identifier(t))) for t in PLAN} == {
-        t: [(N,)] for t in PLAN
-    }
+    assert {t: count(loaded, t) for t in PLAN} == dict.fromkeys(PLAN, N)
     joined = "select count(*) from dive_sites s join destinations d on d.id = s.destination_id"
     assert query(loaded, joined) == [(N,)]
     slug, sites = Counter(d.doc["destinationId"] for d in docs["dive_sites"]).most_common(1)[0]
@@ -373,7 +324,7 @@ def test_every_record_lands_and_references_resolve(
 
 
 def test_nearest_neighbours_use_the_hnsw_index(
-    loaded: str, mapping: MappingSet, docs: dict[str, list[LegacyDoc]]
+    loaded: str, mapping: MappingSet, docs: Docs
 ) -> None:
     chunk = docs["content_embeddings"][0]
     probe = json.dumps(chunk.doc["embedding"])
@@ -394,7 +345,7 @@ def test_nearest_neighbours_use_the_hnsw_index(
 
 
 async def test_lead_type_is_enforced_by_postgres(
-    loaded: str, mapping: MappingSet, docs: dict[str, list[LegacyDoc]]
+    loaded: str, mapping: MappingSet, docs: Docs
 ) -> None:
     assert {t for (t,) in query(loaded, "select distinct type from leads")} == {"training", "trip"}
     em = mapping.entity("leads")
@@ -405,7 +356,7 @@ async def test_lead_type_is_enforced_by_postgres(
 
 
 async def test_reingested_chunk_applies_through_the_worker_path(
-    loaded: str, mapping: MappingSet, docs: dict[str, list[LegacyDoc]]
+    loaded: str, mapping: MappingSet, docs: Docs
 ) -> None:
     """The batch path stages vectors through COPY as text; the version gate keeps the newest."""
     em = mapping.entity("content_embeddings")

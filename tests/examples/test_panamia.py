@@ -6,25 +6,34 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
-from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from collections import Counter
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from dualsync.consumers.direct import upsert_rowsets
 from dualsync.schema.extjson import dumps_payload, loads_payload
-from dualsync.schema.mapping import EntityMapping, MappingSet, RowSet, load_mapping
+from dualsync.schema.mapping import MappingSet, RowSet
 from dualsync.schema.mapping.keys import cuid_for
-from dualsync.schema.migrate import MigrationSet, Migrator, core_set
-from examples.panamia import ENTITIES, LegacyDoc, generate
+from examples.panamia import ENTITIES, generate
+from tests.examples._support import (
+    EXAMPLES,
+    Docs,
+    app_mapping,
+    columns,
+    constraints,
+    count,
+    docs_by_entity,
+    migrate_and_load,
+    migration_count,
+    migrator,
+    pk,
+    query,
+    rows_of,
+    scratch_db,
+)
 
-APP = Path(__file__).resolve().parents[2] / "examples" / "panamia"
+APP = EXAMPLES / "panamia"
 N = 1000
 #: the migration that runs after the bulk load (`-- Phase: post-load`)
 POST_LOAD = "add_booking_status_index"
@@ -79,20 +88,6 @@ EXCLUSION = (
 )
 CUID = re.compile(r"c[0-9a-z]{24}")
 
-_COLUMNS = """
-select c.table_name, c.column_name, c.udt_name, c.is_nullable = 'YES'
-from information_schema.columns c where c.table_schema = 'public'
-"""
-_CONSTRAINTS = """
-select cl.relname, c.contype::text,
-       array(select a.attname from unnest(c.conkey) with ordinality k(n, o)
-             join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.n order by k.o),
-       coalesce(rc.relname, '')
-from pg_constraint c
-join pg_class cl on cl.oid = c.conrelid
-left join pg_class rc on rc.oid = c.confrelid
-where cl.relnamespace = 'public'::regnamespace
-"""
 _OVERLAPS = """
 select count(*) from bookings a join bookings b
   on a.listing_id = b.listing_id and a.id < b.id
@@ -101,87 +96,29 @@ where {}
 """
 
 
-def migrator(url: str) -> Migrator:
-    return Migrator(url, [core_set(), MigrationSet.from_dir(APP / "migrations")])
-
-
-def pk(em: EntityMapping, legacy_key: str) -> Any:
-    """The primary key a legacy key becomes (single-column keys)."""
-    [value] = em.translate_key(legacy_key)
-    return value
-
-
-def query(url: str, stmt: str | sql.Composable, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(stmt, params).fetchall()  # type: ignore[arg-type]  # test SQL
-
-
-def count(url: str, table: str) -> int:
-    [(n,)] = query(url, sql.SQL("select count(*) from {}").format(sql.Identifier(table)))
-    return int(n)
-
-
-def columns(url: str) -> dict[str, dict[str, tuple[str, bool]]]:
-    out: dict[str, dict[str, tuple[str, bool]]] = defaultdict(dict)
-    for table, column, udt, nullable in query(url, _COLUMNS):
-        out[table][column] = (udt, nullable)
-    return dict(out)
-
-
-def constraints(url: str, kind: str) -> set[tuple[str, tuple[str, ...], str]]:
-    return {(t, tuple(cols), ref) for t, k, cols, ref in query(url, _CONSTRAINTS) if k == kind}
-
-
-@contextmanager
-def scratch_db(server_url: str) -> Iterator[str]:
-    """A database of its own, so going down and up does not disturb the loaded one."""
-    name = f"t_panamia_migrate_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        yield psycopg.conninfo.make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
-
-
 @pytest.fixture(scope="module")
 def mapping() -> MappingSet:
-    return load_mapping(APP / "mapping.yaml")
+    return app_mapping(APP)
 
 
 @pytest.fixture(scope="module")
-def docs() -> dict[str, list[LegacyDoc]]:
-    out: dict[str, list[LegacyDoc]] = defaultdict(list)
-    for d in generate(N, SEED):
-        out[d.entity].append(d)
-    return out
-
-
-def rows_of(em: EntityMapping, key: str, doc: dict[str, Any]) -> RowSet:
-    # The real path: a document travels as Extended JSON in the event payload.
-    return em.to_rows(key, loads_payload(dumps_payload(doc)))
+def docs() -> Docs:
+    return docs_by_entity(generate, N, SEED)
 
 
 @pytest.fixture(scope="module")
-async def loaded(pg_url: str, mapping: MappingSet, docs: dict[str, list[LegacyDoc]]) -> str:
+async def loaded(pg_url: str, mapping: MappingSet, docs: Docs) -> str:
     """The module's database: migrated, loaded with the generated documents, then indexed
     (post-load migrations run after the bulk load, as in a real backfill)."""
-    m = migrator(pg_url)
-    m.up()
-    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
-        for entity in ENTITIES:
-            em = mapping.entity(entity)
-            rowsets = [rows_of(em, d.key, d.doc) for d in docs[entity]]
-            assert await upsert_rowsets(conn, em, rowsets) == N
-    m.up(post_load=True)
+    upserted = await migrate_and_load(APP, pg_url, mapping, docs, ENTITIES)
+    assert upserted == dict.fromkeys(ENTITIES, N)
     return pg_url
 
 
 def test_migrations_go_up_down_all_the_way_and_up_again(pg_server_url: str) -> None:
-    steps = len(list((APP / "migrations").glob("*.sql")))
-    with scratch_db(pg_server_url) as url:
-        m = migrator(url)
+    steps = migration_count(APP)
+    with scratch_db(pg_server_url, "panamia") as url:
+        m = migrator(APP, url)
         m.up()
         assert columns(url) == PLAN
         deferred = [s.name for s in m.status() if s.state == "deferred"]
@@ -201,8 +138,9 @@ def test_migrations_go_up_down_all_the_way_and_up_again(pg_server_url: str) -> N
 
 def test_schema_is_the_roadmap(loaded: str) -> None:
     assert columns(loaded) == PLAN
-    assert {(t, cols) for t, cols, _ in constraints(loaded, "u")} == UNIQUE
-    assert {(t, cols[0], ref) for t, cols, ref in constraints(loaded, "f")} == FKS
+    found = constraints(loaded)
+    assert {(c.table, c.columns) for c in found if c.kind == "u"} == UNIQUE
+    assert {(c.table, c.columns[0], c.references) for c in found if c.kind == "f"} == FKS
     exclusion = "select pg_get_constraintdef(oid) from pg_constraint where contype = 'x'"
     assert query(loaded, exclusion) == [(EXCLUSION,)]
 
@@ -223,7 +161,7 @@ def test_generator_is_deterministic() -> None:
     assert len({d.key for d in first}) == len(first)
 
 
-def test_every_document_lands(loaded: str, docs: dict[str, list[LegacyDoc]]) -> None:
+def test_every_document_lands(loaded: str, docs: Docs) -> None:
     assert {t: count(loaded, t) for t in PLAN} == dict.fromkeys(ENTITIES, N)
     # Cancelled bookings free their slot, and some later booking took one: the partial
     # exclusion constraint is exercised by the data, not only by the test below.
@@ -234,7 +172,7 @@ def test_every_document_lands(loaded: str, docs: dict[str, list[LegacyDoc]]) -> 
 
 
 def test_keys_are_deterministic_cuids_and_references_line_up(
-    loaded: str, mapping: MappingSet, docs: dict[str, list[LegacyDoc]]
+    loaded: str, mapping: MappingSet, docs: Docs
 ) -> None:
     users, listings, bookings = (mapping.entity(e) for e in ("users", "listings", "bookings"))
     booking = docs["bookings"][0]
@@ -268,7 +206,7 @@ def test_keys_are_deterministic_cuids_and_references_line_up(
 
 
 def test_credentials_are_mapped_and_marked_secret(
-    loaded: str, mapping: MappingSet, docs: dict[str, list[LegacyDoc]]
+    loaded: str, mapping: MappingSet, docs: Docs
 ) -> None:
     accounts = mapping.entity("accounts")
     google = next(d for d in docs["accounts"] if d.doc["provider"] == "google")
@@ -301,9 +239,7 @@ def test_credentials_are_mapped_and_marked_secret(
     assert google.doc["providerAccountId"] in shown  # an id, not a credential
 
 
-async def test_double_booking_is_rejected(
-    loaded: str, mapping: MappingSet, docs: dict[str, list[LegacyDoc]]
-) -> None:
+async def test_double_booking_is_rejected(loaded: str, mapping: MappingSet, docs: Docs) -> None:
     em = mapping.entity("bookings")
     base = next(d for d in docs["bookings"] if d.doc["status"] == "confirmed").doc
     [(last_end,)] = query(

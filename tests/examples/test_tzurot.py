@@ -6,24 +6,36 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from dualsync.consumers.direct import upsert_rowsets
 from dualsync.schema.extjson import dumps_payload, loads_payload
-from dualsync.schema.mapping import EntityMapping, MappingError, MappingSet, RowSet, load_mapping
-from dualsync.schema.migrate import MigrationSet, Migrator, core_set
-from examples.tzurot import ENTITIES, SEPARATOR, LegacyDoc, generate
+from dualsync.schema.mapping import MappingError, MappingSet
+from examples.tzurot import ENTITIES, SEPARATOR, generate
+from tests.examples._support import (
+    COLUMN_DETAILS,
+    EXAMPLES,
+    Docs,
+    app_mapping,
+    columns,
+    constraints,
+    count,
+    docs_by_entity,
+    indexes,
+    migrate_and_load,
+    migration_count,
+    migrator,
+    query,
+    rows_of,
+    scratch_db,
+)
 
-APP = Path(__file__).resolve().parents[2] / "examples" / "tzurot"
+APP = EXAMPLES / "tzurot"
 N = 1000
 #: the migrations that run after the bulk load (`-- Phase: post-load`)
 POST_LOAD = ["create_indexes", "advance_conversations_id_seq"]
@@ -82,61 +94,7 @@ SNOWFLAKE = re.compile(r"[1-9][0-9]{16,18}")
 #: the bot's PersonalityValidator.validatePersonalityName
 PERSONALITY_NAME = re.compile(r"[a-zA-Z0-9\s\-_.]{2,100}")
 
-_COLUMNS = """
-select table_name, column_name, udt_name, character_maximum_length, is_nullable = 'YES',
-       column_default
-from information_schema.columns where table_schema = 'public'
-"""
-_CONSTRAINTS = """
-select cl.relname, c.contype::text,
-       array(select a.attname from unnest(c.conkey) with ordinality k(n, o)
-             join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.n order by k.o),
-       coalesce(rc.relname, ''),
-       array(select a.attname from unnest(c.confkey) with ordinality k(n, o)
-             join pg_attribute a on a.attrelid = c.confrelid and a.attnum = k.n order by k.o),
-       c.confdeltype::text
-from pg_constraint c
-join pg_class cl on cl.oid = c.conrelid
-left join pg_class rc on rc.oid = c.confrelid
-where cl.relnamespace = 'public'::regnamespace and c.contype in ('p', 'f', 'u', 'c', 'x')
-"""
-_INDEXES = """
-select i.relname, t.relname, array_agg(a.attname order by k.ord)
-from pg_index x
-join pg_class i on i.oid = x.indexrelid
-join pg_class t on t.oid = x.indrelid
-cross join lateral unnest(x.indkey) with ordinality k(attnum, ord)
-join pg_attribute a on a.attrelid = t.oid and a.attnum = k.attnum
-where t.relnamespace = 'public'::regnamespace and not x.indisprimary
-group by i.relname, t.relname
-"""
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def migrator(url: str) -> Migrator:
-    return Migrator(url, [core_set(), MigrationSet.from_dir(APP / "migrations")])
-
-
-def rows_of(em: EntityMapping, key: str, doc: dict[str, Any]) -> RowSet:
-    # The real path: a record travels as (Extended) JSON in the event payload.
-    return em.to_rows(key, loads_payload(dumps_payload(doc)))
-
-
-def query(url: str, stmt: str | sql.Composable, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(stmt, params).fetchall()  # type: ignore[arg-type]  # test SQL
-
-
-def count(url: str, table: str) -> int:
-    [(n,)] = query(url, sql.SQL("select count(*) from {}").format(sql.Identifier(table)))
-    return int(n)
-
-
-def columns(url: str) -> dict[str, dict[str, tuple[Any, ...]]]:
-    out: dict[str, dict[str, tuple[Any, ...]]] = defaultdict(dict)
-    for table, column, *rest in query(url, _COLUMNS):
-        out[table][column] = tuple(rest)
-    return dict(out)
 
 
 def instant(value: str | int | None) -> dt.datetime | None:
@@ -150,76 +108,62 @@ def unmapped(doc: dict[str, Any], *mapped: str) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in mapped}
 
 
-@contextmanager
-def scratch_db(server_url: str) -> Iterator[str]:
-    """A database of its own, so going down and up does not disturb the loaded one."""
-    name = f"t_tzurot_migrate_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        yield psycopg.conninfo.make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
+def secondary_indexes(url: str) -> set[tuple[str, str, tuple[str, ...]]]:
+    return {(ix.name, ix.table, ix.columns) for ix in indexes(url) if ix.backs != "p"}
 
 
 @pytest.fixture(scope="module")
 def mapping() -> MappingSet:
-    return load_mapping(APP / "mapping.yaml")
+    return app_mapping(APP)
 
 
 @pytest.fixture(scope="module")
-def docs() -> dict[str, list[LegacyDoc]]:
-    out: dict[str, list[LegacyDoc]] = defaultdict(list)
-    for d in generate(N, SEED):
-        out[d.entity].append(d)
-    return out
+def docs() -> Docs:
+    return docs_by_entity(generate, N, SEED)
 
 
 @pytest.fixture(scope="module")
-async def loaded(pg_url: str, mapping: MappingSet, docs: dict[str, list[LegacyDoc]]) -> str:
+async def loaded(pg_url: str, mapping: MappingSet, docs: Docs) -> str:
     """The module's database: migrated, loaded with the generated records, then indexed and
     the id sequence advanced (post-load migrations run after the bulk load)."""
-    m = migrator(pg_url)
-    m.up()
-    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
-        for entity in ENTITIES:
-            em = mapping.entity(entity)
-            rowsets = [rows_of(em, d.key, d.doc) for d in docs[entity]]
-            assert await upsert_rowsets(conn, em, rowsets) == N
-    m.up(post_load=True)
+    upserted = await migrate_and_load(APP, pg_url, mapping, docs, ENTITIES)
+    assert upserted == dict.fromkeys(ENTITIES, N)
     return pg_url
 
 
 def test_migrations_go_up_down_all_the_way_and_up_again(pg_server_url: str) -> None:
-    steps = len(list((APP / "migrations").glob("*.sql")))
-    with scratch_db(pg_server_url) as url:
-        m = migrator(url)
+    steps = migration_count(APP)
+    with scratch_db(pg_server_url, "tzurot") as url:
+        m = migrator(APP, url)
         m.up()
-        assert columns(url) == PLAN
+        assert columns(url, COLUMN_DETAILS) == PLAN
         deferred = [s.name for s in m.status() if s.state == "deferred"]
         assert deferred == POST_LOAD  # indexes and the sequence wait for the bulk load ...
         m.up(post_load=True)  # ... and run after it
-        assert len(query(url, _INDEXES)) == len(INDEXES)
+        assert len(secondary_indexes(url)) == len(INDEXES)
         m.down(steps=steps, set_name="tzurot")
         states = {s.state for s in m.status() if s.set_name == "tzurot"}
         assert states == {"pending", "deferred"}
-        assert not set(columns(url)) & set(PLAN)
+        assert not set(columns(url, COLUMN_DETAILS)) & set(PLAN)
         m.up(post_load=True)
-        assert columns(url) == PLAN
+        assert columns(url, COLUMN_DETAILS) == PLAN
         status = m.status()
         assert status  # the runner reports every migration ...
         assert all(s.applied for s in status)  # ... and all of them are applied again
 
 
 def test_schema_is_the_plan(loaded: str) -> None:
-    assert columns(loaded) == PLAN
-    found = query(loaded, _CONSTRAINTS)
-    assert {(t, tuple(cols)) for t, kind, cols, *_ in found if kind == "p"} == PKS
-    fks = {(t, tuple(c), r, tuple(rc), on) for t, k, c, r, rc, on in found if k == "f"}
+    assert columns(loaded, COLUMN_DETAILS) == PLAN
+    found = constraints(loaded)
+    assert {(c.table, c.columns) for c in found if c.kind == "p"} == PKS
+    fks = {
+        (c.table, c.columns, c.references, c.referenced, c.on_delete)
+        for c in found
+        if c.kind == "f"
+    }
     assert fks == FKS
-    assert {kind for _, kind, *_ in found} == {"p", "f"}  # no other constraint
-    assert {(i, t, tuple(cols)) for i, t, cols in query(loaded, _INDEXES)} == INDEXES
+    assert {c.kind for c in found} == {"p", "f"}  # no other constraint
+    assert secondary_indexes(loaded) == INDEXES
 
 
 @pytest.mark.parametrize("n", [0, 1, 3])
@@ -238,7 +182,7 @@ def test_generator_is_deterministic() -> None:
     assert len({(d.entity, d.key) for d in first}) == len(first)  # JSON object keys
 
 
-def test_records_have_the_shapes_a_node_bot_writes(docs: dict[str, list[LegacyDoc]]) -> None:
+def test_records_have_the_shapes_a_node_bot_writes(docs: Docs) -> None:
     people = [d.doc for d in docs["personalities"]]
     assert all(PERSONALITY_NAME.fullmatch(p["fullName"]) for p in people)
     # Snowflakes are 17-19 digit strings, never JSON numbers (they exceed 2**53).
@@ -312,7 +256,7 @@ ROWS: dict[str, tuple[tuple[str, ...], int, Expect]] = {
 
 
 @pytest.mark.parametrize("table", ENTITIES)
-def test_values_survive_the_trip(loaded: str, docs: dict[str, list[LegacyDoc]], table: str) -> None:
+def test_values_survive_the_trip(loaded: str, docs: Docs, table: str) -> None:
     names, width, expect = ROWS[table]
     stmt = sql.SQL("select {} from {}").format(
         sql.SQL(", ").join(map(sql.Identifier, names)), sql.Identifier(table)
@@ -322,7 +266,7 @@ def test_values_survive_the_trip(loaded: str, docs: dict[str, list[LegacyDoc]], 
     assert stored == {row[:width]: row for row in wanted}
 
 
-def test_references_resolve(loaded: str, docs: dict[str, list[LegacyDoc]]) -> None:
+def test_references_resolve(loaded: str, docs: Docs) -> None:
     names = {d.key for d in docs["personalities"]}
     assert {d.doc["value"] for d in docs["personality_aliases"]} <= names
     assert {d.doc["personalityName"] for d in docs["channel_activations"]} <= names
@@ -333,9 +277,7 @@ def test_references_resolve(loaded: str, docs: dict[str, list[LegacyDoc]]) -> No
         assert query(loaded, joined) == [(N,)]
 
 
-def test_deleting_a_personality_takes_its_aliases_not_its_channels(
-    loaded: str, docs: dict[str, list[LegacyDoc]]
-) -> None:
+def test_deleting_a_personality_takes_its_aliases_not_its_channels(loaded: str, docs: Docs) -> None:
     active = {d.doc["personalityName"] for d in docs["channel_activations"]}
     by_name = Counter(d.doc["value"] for d in docs["personality_aliases"])
     name, aliases = next((n, k) for n, k in by_name.most_common() if n not in active)
@@ -354,9 +296,7 @@ def test_deleting_a_personality_takes_its_aliases_not_its_channels(
     assert count(loaded, "personality_aliases") == N
 
 
-def test_conversation_ids_are_kept_and_the_sequence_is_past_them(
-    loaded: str, docs: dict[str, list[LegacyDoc]]
-) -> None:
+def test_conversation_ids_are_kept_and_the_sequence_is_past_them(loaded: str, docs: Docs) -> None:
     ids = [d.doc["id"] for d in docs["conversations"]]
     assert {r[0] for r in query(loaded, "select id from conversations")} == set(ids)
     with psycopg.connect(loaded) as conn:
@@ -369,9 +309,7 @@ def test_conversation_ids_are_kept_and_the_sequence_is_past_them(
     assert row == (max(ids) + 1, True, 0, {})  # the plan's defaults for a Postgres-side row
 
 
-def test_the_token_is_stored_but_never_shown(
-    loaded: str, mapping: MappingSet, docs: dict[str, list[LegacyDoc]]
-) -> None:
+def test_the_token_is_stored_but_never_shown(loaded: str, mapping: MappingSet, docs: Docs) -> None:
     em = mapping.entity("auth_tokens")
     record = docs["auth_tokens"][0]
     user, name = record.key.split(SEPARATOR)
@@ -389,7 +327,7 @@ def test_the_token_is_stored_but_never_shown(
     "bad", [lambda t: t[:20] + "\x00" + t[20:], lambda t: [t], lambda t: {"token": t}]
 )
 def test_a_bad_token_fails_without_showing_it(
-    mapping: MappingSet, docs: dict[str, list[LegacyDoc]], bad: Callable[[str], Any]
+    mapping: MappingSet, docs: Docs, bad: Callable[[str], Any]
 ) -> None:
     em = mapping.entity("auth_tokens")
     record = docs["auth_tokens"][1]
