@@ -42,6 +42,13 @@ def worker(
     max_deliveries: Annotated[
         int, typer.Option(min=1, help="Deliveries before dead-lettering.")
     ] = 5,
+    redis_outage_s: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="Ride out a Redis outage this long (seconds), then stop with a non-zero exit.",
+        ),
+    ] = 60.0,
     until_idle: Annotated[
         float | None,
         typer.Option(help="Exit once the streams are drained and idle this many seconds."),
@@ -61,6 +68,7 @@ def worker(
         linger_ms=linger_ms,
         claim_idle_ms=claim_idle_ms,
         max_deliveries=max_deliveries,
+        redis_outage_s=redis_outage_s,
         max_payload_bytes=settings.max_payload_bytes,
         require_signature=settings.require_signature,
         mapping_paths=(path,),

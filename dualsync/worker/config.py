@@ -41,6 +41,8 @@ class WorkerConfig:
     retry_base_s: float = 0.2
     retry_cap_s: float = 10.0
     shutdown_timeout_s: float = 20.0
+    #: a Redis outage longer than this stops the worker (non-zero exit) instead of waiting
+    redis_outage_s: float = 60.0
     max_payload_bytes: int = 1024 * 1024
     require_signature: bool = False
     mapping_paths: tuple[Path, ...] = ()

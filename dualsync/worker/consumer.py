@@ -21,7 +21,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from dualsync.consumers.apply import apply_batch
 from dualsync.consumers.change import Change, collapse
+from dualsync.errors import ServiceUnavailableError
 from dualsync.logging import bound_contextvars, get_logger
+from dualsync.producers.publisher import UNREACHABLE
 from dualsync.producers.routing import stream_keys
 from dualsync.schema.legacy import LegacyReader
 from dualsync.schema.mapping import MappingSet
@@ -83,6 +85,7 @@ class Consumer:
         self._retries: list[_Retry] = []
         self._seq = itertools.count()
         self._stop = asyncio.Event()
+        self._next_reclaim = 0.0
         self._secrets = {n: em.secret_fields for n, em in mappings.entities.items()}
 
     def stop(self) -> None:
@@ -91,35 +94,65 @@ class Consumer:
 
     async def run(self, *, until_idle: float | None = None) -> None:
         """Consume until `stop()`; with `until_idle`, also return once the group has been
-        fully drained (nothing new, nothing pending anywhere) for that many seconds."""
+        fully drained (nothing new, nothing pending anywhere) for that many seconds.
+
+        A Redis outage is waited out with backoff for `redis_outage_s`; after that the
+        consumer raises `ServiceUnavailableError`, which stops the worker loudly (a
+        consumer that idles on a dead connection is the silent stall to avoid). Nothing is
+        lost meanwhile: unacked entries stay pending and are reclaimed.
+        """
         await self.reader.ensure_groups()
-        next_reclaim = 0.0
+        self._next_reclaim = 0.0
         idle_since: float | None = None
+        outage_since: float | None = None
+        attempt = 0
         while not self._stop.is_set():
-            entries = await self._due_retries()
-            if time.monotonic() >= next_reclaim:
-                claimed = await reclaim_idle(
-                    self._redis, self.streams, self.config.group, self.name,
-                    self.config.claim_idle_ms, self.config.batch_size,
-                )  # fmt: skip
-                next_reclaim = time.monotonic() + self.config.reclaim_every_s
-                if claimed:
-                    log.info("reclaimed_pending", consumer=self.name, entries=len(claimed))
-                entries += claimed
-            # New entries are read on every turn, so retries never starve them (a child
-            # waiting for its parent must not stop the parent from being read).
-            room = self.config.batch_size - len(entries)
-            if room > 0:
-                entries += await self.reader.read_batch(room, self._block_ms(bool(entries)))
-            if entries:
+            try:
+                worked = await self._turn()
+            except UNREACHABLE as exc:
+                now = time.monotonic()
+                outage_since = outage_since or now
+                if now - outage_since >= self.config.redis_outage_s:
+                    raise ServiceUnavailableError(
+                        f"Redis unreachable for {now - outage_since:.0f} s ({exc}); "
+                        "check REDIS_URL and the server, then restart the worker"
+                    ) from exc
+                self.stats.redis_errors += 1
+                attempt += 1
+                log.warning("redis_unreachable_will_retry", error=str(exc), consumer=self.name)
+                await asyncio.sleep(backoff(attempt, 0.1, 5.0))
+                continue
+            outage_since, attempt = None, 0
+            if worked:
                 idle_since = None
-                await self.process(entries)
                 continue
             if until_idle is not None and not self._retries:
                 now = time.monotonic()
                 idle_since = idle_since or now
                 if now - idle_since >= until_idle and await self._group_drained():
                     return
+
+    async def _turn(self) -> bool:
+        """One round: due retries, reclaimed entries and new ones, applied as one batch."""
+        entries = await self._due_retries()
+        if time.monotonic() >= self._next_reclaim:
+            claimed = await reclaim_idle(
+                self._redis, self.streams, self.config.group, self.name,
+                self.config.claim_idle_ms, self.config.batch_size,
+            )  # fmt: skip
+            self._next_reclaim = time.monotonic() + self.config.reclaim_every_s
+            if claimed:
+                log.info("reclaimed_pending", consumer=self.name, entries=len(claimed))
+            entries += claimed
+        # New entries are read on every turn, so retries never starve them (a child
+        # waiting for its parent must not stop the parent from being read).
+        room = self.config.batch_size - len(entries)
+        if room > 0:
+            entries += await self.reader.read_batch(room, self._block_ms(bool(entries)))
+        if not entries:
+            return False
+        await self.process(entries)
+        return True
 
     def _block_ms(self, have_entries: bool) -> int | None:
         """How long XREADGROUP may block: not at all with work in hand, else until the

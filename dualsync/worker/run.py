@@ -5,31 +5,42 @@ from __future__ import annotations
 import asyncio
 
 from arq.connections import RedisSettings
-from arq.worker import create_worker
 
+from dualsync.errors import DualsyncError, ServiceUnavailableError
+from dualsync.producers.publisher import UNREACHABLE
 from dualsync.worker import lifecycle
 from dualsync.worker.context import StartOptions, WorkerContext
+from dualsync.worker.host import build_worker
 from dualsync.worker.settings import OPTIONS_KEY, WorkerSettings
 
 __all__ = ["ConsumerCrashedError", "run_arq", "run_until_idle"]
 
 
-class ConsumerCrashedError(RuntimeError):
+class ConsumerCrashedError(DualsyncError):
     """A consumer task died: the worker stopped instead of idling silently."""
+
+    reason = "consumer_crashed"
 
 
 def run_arq(opts: StartOptions) -> None:
-    """Run under arq until SIGTERM/SIGINT; raise if a consumer crashed."""
-    worker = create_worker(
-        WorkerSettings,  # type: ignore[arg-type]  # arq's stub wants its TypedDict; a class works
+    """Run under arq until SIGTERM/SIGINT; raise if a consumer crashed or Redis went away."""
+    worker = build_worker(
+        WorkerSettings,
+        outage_s=opts.config.redis_outage_s,
         redis_settings=RedisSettings.from_dsn(opts.redis_url),
         queue_name=f"{opts.config.prefix}:arq",
         ctx={OPTIONS_KEY: opts},
     )
-    worker.run()
+    try:
+        worker.run()
+    except UNREACHABLE as exc:
+        raise ServiceUnavailableError(
+            f"lost Redis for longer than {opts.config.redis_outage_s:.0f} s ({exc}); "
+            "nothing unacked is lost: restart the worker once Redis is back"
+        ) from None
     wctx = worker.ctx.get("dualsync")
     if isinstance(wctx, WorkerContext) and wctx.crashed is not None:
-        raise ConsumerCrashedError(f"consumer crashed: {wctx.crashed!r}") from wctx.crashed
+        raise ConsumerCrashedError(f"a consumer stopped: {wctx.crashed}") from wctx.crashed
 
 
 async def run_until_idle(opts: StartOptions, idle_s: float = 0.5) -> WorkerContext:

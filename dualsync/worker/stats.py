@@ -19,6 +19,7 @@ class Stats:
     retried: int = 0
     bisections: int = 0
     batches: int = 0
+    redis_errors: int = 0
     #: monotonic time the first batch was read (for benchmarks: excludes start-up)
     first_batch_at: float = field(default=0.0, compare=False)
     #: monotonic time the last batch finished (for benchmarks: excludes idle waiting)
