@@ -55,27 +55,26 @@ def _vector_text(value: Any) -> Any:
     return value
 
 
+def _staged(row: tuple[Any, ...], vectors: frozenset[int]) -> tuple[Any, ...]:
+    """A row as staged: vector columns in their text form (psycopg has no list->vector)."""
+    if not vectors:
+        return row
+    return tuple(_vector_text(v) if i in vectors else v for i, v in enumerate(row))
+
+
 def _stage_rows(plan: EntityPlan, changes: Sequence[Change]) -> tuple[list[Any], list[list[Any]]]:
     em = plan.mapping
-    vec = [i for i, t in enumerate(em.pg_types) if t.startswith("vector")]
-    nkeys = len(em.key_columns)
-    pad = [None] * (len(em.column_names) - nkeys)
+    pad = [None] * (len(em.column_names) - len(em.key_columns))
     rows: list[Any] = []
     child_rows: list[list[Any]] = [[] for _ in plan.children]
     for c in changes:
         if c.rows is None:
             rows.append((c.key, *em.translate_key(c.key), *pad))
             continue
-        values = c.rows.values
-        if vec:
-            values = tuple(_vector_text(v) if i in vec else v for i, v in enumerate(values))
-        rows.append((c.key, *values))
+        rows.append((c.key, *_staged(c.rows.values, plan.vectors)))
         for j, cp in enumerate(plan.children):
-            cvec = [i for i, t in enumerate(cp.mapping.pg_types) if t.startswith("vector")]
             for r in c.rows.children.get(cp.mapping.table, ()):
-                if cvec:
-                    r = tuple(_vector_text(v) if i in cvec else v for i, v in enumerate(r))  # noqa: PLW2901
-                child_rows[j].append((c.key, *r))
+                child_rows[j].append((c.key, *_staged(r, cp.vectors)))
     return rows, child_rows
 
 

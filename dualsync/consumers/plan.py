@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 __all__ = ["ChildPlan", "EntityPlan", "MappingPlan", "plan_for"]
 
 
+def _vector_positions(types: tuple[str, ...]) -> frozenset[int]:
+    return frozenset(i for i, t in enumerate(types) if t.startswith("vector"))
+
+
 def _stage_types(types: tuple[str, ...]) -> tuple[str, ...]:
     # Vectors travel as their text form ('[1,2,3]') and are cast on insert: psycopg has
     # no dumper for a plain list into `vector`, and COPY text input is the same bytes.
@@ -48,6 +52,8 @@ class ChildPlan:
     stage: StageTable
     delete: sql.Composed
     insert: sql.Composed
+    #: positions of vector columns, staged as their text form
+    vectors: frozenset[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +65,8 @@ class EntityPlan:
     upsert: sql.Composed
     delete: sql.Composed
     children: tuple[ChildPlan, ...]
+    #: positions of vector columns, staged as their text form
+    vectors: frozenset[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +128,7 @@ def _entity_plan(index: int, em: EntityMapping) -> EntityPlan:
         match=match,
     )
     children = tuple(_child_plan(index, j, em, c) for j, c in enumerate(em.children))
-    return EntityPlan(em, stage, upsert, delete, children)
+    return EntityPlan(em, stage, upsert, delete, children, _vector_positions(em.pg_types))
 
 
 def _same(col: str, pg_type: str) -> sql.Composed:
@@ -179,7 +187,7 @@ def _child_plan(index: int, j: int, em: EntityMapping, cm: ChildMapping) -> Chil
         join=_winner_join("sc", em.name, deleted=False),
         same=same_row,
     )
-    return ChildPlan(cm, stage, delete, insert)
+    return ChildPlan(cm, stage, delete, insert, _vector_positions(cm.pg_types))
 
 
 _plans: dict[int, tuple[MappingSet, MappingPlan]] = {}
