@@ -5,6 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from dualsync.consumers.change import Change, collapse
+from dualsync.errors import RetryableError
+from dualsync.ops import dlq
+from dualsync.schema.legacy import InMemoryLegacyStore
 from tests.fix_shop import Shop, customer, order, spec
 
 
@@ -85,8 +88,6 @@ async def test_children_are_replaced_wholesale(shop: Shop) -> None:
 
 
 async def test_reference_event_rereads_the_legacy_store(shop: Shop) -> None:
-    from dualsync.schema.legacy import InMemoryLegacyStore  # noqa: PLC0415
-
     store = InMemoryLegacyStore()
     big = customer(7, profile={"blob": "z" * 5000})
     store.put("customers", "c7", big)
@@ -103,8 +104,6 @@ class _FlakyStore:
     """A legacy store that fails its first reads: unreachable, then fine."""
 
     def __init__(self, failures: int, exc: Exception) -> None:
-        from dualsync.schema.legacy import InMemoryLegacyStore  # noqa: PLC0415
-
         self.inner = InMemoryLegacyStore()
         self.failures = failures
         self.exc = exc
@@ -118,8 +117,6 @@ class _FlakyStore:
 
 
 async def test_unreachable_legacy_store_is_retried_not_fatal(shop: Shop) -> None:
-    from dualsync.errors import RetryableError  # noqa: PLC0415
-
     store = _FlakyStore(2, RetryableError("legacy store did not answer"))
     big = customer(8, profile={"blob": "y" * 4000})
     store.inner.put("customers", "c8", big)
@@ -134,8 +131,6 @@ async def test_unreachable_legacy_store_is_retried_not_fatal(shop: Shop) -> None
 
 
 async def test_unforeseen_decode_failure_is_dead_lettered_after_retries(shop: Shop) -> None:
-    from dualsync.ops import dlq  # noqa: PLC0415
-
     store = _FlakyStore(10**6, RuntimeError("adapter bug"))
     big = customer(9, profile={"blob": "x" * 4000})
     pub = shop.publisher(max_payload_bytes=1024)

@@ -93,7 +93,7 @@ def roundtrip(conn: psycopg.Connection[Any], column: str, value: Any, out: str =
     """Store `value` in a column of that type and read back what Postgres kept."""
     col = sql.Identifier(column)
     query = sql.SQL("insert into rt ({}) values (%s) returning {}{}").format(col, col, sql.SQL(out))
-    return conn.execute(query, (value,)).fetchone()[0]  # type: ignore[index]
+    return conn.execute(query, (value,)).fetchone()[0]  # type: ignore[index]  # select always returns a row
 
 
 def exact_json(text: str) -> Any:

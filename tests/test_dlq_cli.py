@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import orjson
@@ -76,6 +77,4 @@ async def test_bad_arguments_are_one_line(
 
 async def asyncio_main(argv: list[str]) -> int:
     """The CLI runs its own event loop: call it from a worker thread."""
-    import asyncio  # noqa: PLC0415
-
     return await asyncio.to_thread(main, argv)

@@ -33,7 +33,7 @@ def _raw_fields(entity: str, key: str, payload: str, *, sign: bool = True) -> di
 
 async def _xadd(shop: Shop, fields: dict[str, str]) -> None:
     stream = stream_key(shop.prefix, shard_for(fields["entity"], fields["key"], shop.shards))
-    await shop.redis.xadd(stream, fields)  # type: ignore[arg-type]
+    await shop.redis.xadd(stream, fields)  # type: ignore[arg-type]  # redis stub: dict invariance
 
 
 async def test_poison_is_isolated_and_replayable(shop: Shop) -> None:

@@ -60,17 +60,17 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one exit code
     except UsageError as exc:
         where = exc.ctx.command_path if exc.ctx else "dualsync"
         msg = exc.format_message().replace("\n", " ")
-        print(f"dualsync: error: {msg} (see '{where} --help')", file=sys.stderr)  # noqa: T201
+        print(f"dualsync: error: {msg} (see '{where} --help')", file=sys.stderr)  # noqa: T201 - CLI output
         return 2
     except ClickException as exc:
-        print(f"dualsync: error: {exc.format_message()}", file=sys.stderr)  # noqa: T201
+        print(f"dualsync: error: {exc.format_message()}", file=sys.stderr)  # noqa: T201 - CLI output
         return exc.exit_code
     except DualsyncError as exc:
-        print(f"dualsync: error: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"dualsync: error: {exc}", file=sys.stderr)  # noqa: T201 - CLI output
         return 1
     except psycopg.OperationalError as exc:  # the database is unreachable or refused us
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"dualsync: error: PostgreSQL: {first}", file=sys.stderr)  # noqa: T201
+        print(f"dualsync: error: PostgreSQL: {first}", file=sys.stderr)  # noqa: T201 - CLI output
         return 1
     return result if isinstance(result, int) else 0
 

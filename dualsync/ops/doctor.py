@@ -40,7 +40,7 @@ def check_postgres(url: str, *, embedded: bool) -> list[Check]:
     try:
         with psycopg.connect(url, connect_timeout=5, autocommit=True) as conn:
             version_num = int(str(conn.execute("show server_version_num").fetchone()[0]))  # type: ignore[index]  # one row always
-            version = str(conn.execute("show server_version").fetchone()[0])  # type: ignore[index]
+            version = str(conn.execute("show server_version").fetchone()[0])  # type: ignore[index]  # show always returns a row
             vec = conn.execute(
                 "select default_version from pg_available_extensions where name = 'vector'"
             ).fetchone()

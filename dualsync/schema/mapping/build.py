@@ -68,7 +68,7 @@ class _Compiler:
             coerce: Callable[[Any], Any] = dom.check
             pg = col.enum
         elif col.type == "ref":
-            assert col.entity is not None  # noqa: S101
+            assert col.entity is not None  # noqa: S101 - validated by the model
             fn, pg = self.key_fn(col.entity, loc)
 
             def coerce(v: Any, fn: Callable[[str], Any] = fn) -> Any:
@@ -78,7 +78,7 @@ class _Compiler:
                     raise CoercionError(str(exc)) from None
 
         elif col.type == "vector":
-            assert col.dim is not None  # noqa: S101
+            assert col.dim is not None  # noqa: S101 - validated by the model
             coerce, pg = vector_coercer(col.dim), f"vector({col.dim})"
         else:
             coerce, pg = COERCERS[col.type], PG_TYPES[col.type]

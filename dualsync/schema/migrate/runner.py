@@ -97,7 +97,7 @@ class Migrator:
         conn = psycopg.connect(self._conninfo, autocommit=True)
         if self._lock_timeout is not None:
             conn.execute(f"set lock_timeout = {max(1, int(self._lock_timeout * 1000))}")
-        if not conn.execute("select pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
+        if not conn.execute("select pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]  # select always returns a row
             log.info("migrate_waiting_for_lock", hint="another migration runner is active")
             try:
                 conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
