@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
-import statistics
 import tempfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ import psycopg
 import redis.asyncio as aredis
 
 from bench._apply_load import DATA, TRUNCATE, ceiling, naive, unique_workload, workload
-from bench._common import database_url, record, redis_url
+from bench._common import best_of, database_url, record, redis_url
 from dualsync.producers import EventSpec, Publisher
 from dualsync.schema.mapping import MappingSet, load_mapping
 from dualsync.schema.migrate import Migrator, core_set
@@ -96,10 +94,6 @@ async def workers(db: str, url: str, specs: list[EventSpec], batch: int, n: int)
     return max(w[1] for w in windows) - min(w[0] for w in windows if w[0])
 
 
-async def _median(rounds: int, fn: Callable[[], Awaitable[float]]) -> float:
-    return statistics.median([await fn() for _ in range(rounds)])
-
-
 async def run(events: int, batch: int, rounds: int, processes: int) -> dict[str, Any]:
     """Measure everything and return events/s and ratios."""
     specs = workload(events)
@@ -111,12 +105,12 @@ async def run(events: int, batch: int, rounds: int, processes: int) -> dict[str,
             conn.execute("drop schema if exists shop cascade")
             conn.execute((DATA / "shop.sql").read_text())
         await worker(db, url, ms, specs[: events // 10], batch)  # warm-up
-        t_worker = await _median(rounds, lambda: worker(db, url, ms, specs, batch))
-        t_workers = await _median(rounds, lambda: workers(db, url, specs, batch, processes))
-        t_ceiling = await _median(rounds, lambda: ceiling(db, ms, specs))
+        t_worker = await best_of(rounds, lambda: worker(db, url, ms, specs, batch))
+        t_workers = await best_of(rounds, lambda: workers(db, url, specs, batch, processes))
+        t_ceiling = await best_of(rounds, lambda: ceiling(db, ms, specs))
         t_naive = await naive(db, ms, specs)  # slow: one round
-        u_worker = await _median(rounds, lambda: worker(db, url, ms, unique, batch))
-        u_ceiling = await _median(rounds, lambda: ceiling(db, ms, unique))
+        u_worker = await best_of(rounds, lambda: worker(db, url, ms, unique, batch))
+        u_ceiling = await best_of(rounds, lambda: ceiling(db, ms, unique))
     result = {
         "events": events,
         "batch_size": batch,

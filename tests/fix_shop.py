@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +74,30 @@ class Shop:
     def publisher(self, **kw: Any) -> Publisher:
         kw.setdefault("prefix", self.prefix)
         return Publisher(self.redis, source="shop", shards=self.shards, **kw)
+
+    def worker_process(
+        self, log: Path, *args: str, redis_url: str | None = None
+    ) -> subprocess.Popen[bytes]:
+        """A `dualsync worker` process on this shop; its logs go to a file (a full pipe
+        would block it). `redis_url` points it at another Redis than the shop's."""
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.db,
+            "REDIS_URL": redis_url or self.redis_url,
+            "DUALSYNC_PREFIX": self.prefix,
+            "DUALSYNC_SHARDS": str(self.shards),
+            "DUALSYNC_LOG_FORMAT": "json",
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "dualsync.ops.cli",
+            "worker",
+            "--mapping",
+            str(DATA / "shop.yaml"),
+        ]
+        with log.open("wb") as out:
+            return subprocess.Popen([*cmd, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
 
     async def rows(self, sql: str) -> list[tuple[Any, ...]]:
         async with await psycopg.AsyncConnection.connect(self.db) as conn:

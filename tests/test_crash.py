@@ -3,46 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from dualsync.producers import EventSpec
-from tests.fix_shop import DATA, Shop, customer
+from tests.fix_shop import Shop, customer
 
 EVENTS = 50_000
 KEYS = 10_000
-
-
-def _worker(shop: Shop, log: Path, name: str, *extra: str) -> subprocess.Popen[bytes]:
-    """A `dualsync worker` process; its logs go to a file (a full pipe would block it)."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": shop.db,
-        "REDIS_URL": shop.redis_url,
-        "DUALSYNC_PREFIX": shop.prefix,
-        "DUALSYNC_SHARDS": str(shop.shards),
-        "DUALSYNC_LOG_FORMAT": "json",
-    }
-    args = [
-        sys.executable,
-        "-m",
-        "dualsync.ops.cli",
-        "worker",
-        "--mapping",
-        str(DATA / "shop.yaml"),
-        "--consumer-name",
-        name,
-        *extra,
-    ]
-    with log.open("wb") as out:
-        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 async def _publish_history(shop: Shop) -> dict[str, str]:
@@ -89,7 +61,9 @@ async def _pending(shop: Shop) -> int:
 async def test_sigkill_mid_run_loses_nothing(shop: Shop, tmp_path: Path) -> None:
     final = await _publish_history(shop)
     log = tmp_path / "victim.log"
-    victim = _worker(shop, log, "victim", "--batch-size", "200", "--until-idle", "30")
+    victim = shop.worker_process(
+        log, "--consumer-name", "victim", "--batch-size", "200", "--until-idle", "30"
+    )
     try:
         applied = await _wait_rows(shop, 1_000, timeout=60)
         if applied < 1_000:
@@ -112,7 +86,7 @@ async def test_sigkill_mid_run_loses_nothing(shop: Shop, tmp_path: Path) -> None
 async def test_sigterm_finishes_the_batch_in_hand_and_exits_0(shop: Shop, tmp_path: Path) -> None:
     final = await _publish_history(shop)
     log = tmp_path / "graceful.log"
-    proc = _worker(shop, log, "graceful", "--batch-size", "500")
+    proc = shop.worker_process(log, "--consumer-name", "graceful", "--batch-size", "500")
     try:
         await _wait_rows(shop, 2_000, timeout=60)
         t0 = time.monotonic()

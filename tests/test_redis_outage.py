@@ -4,9 +4,6 @@ ridden out with nothing lost; a long one stops the worker loudly, never silently
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +13,7 @@ import redis.asyncio as aredis
 
 from dualsync.ops.embedded import EmbeddedRedis
 from dualsync.producers import Publisher
-from tests.fix_shop import DATA, Shop, customer, spec
+from tests.fix_shop import Shop, customer, spec
 
 
 @pytest.fixture
@@ -26,27 +23,6 @@ def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     server.start()
     yield server
     server.close()
-
-
-def _worker(shop: Shop, url: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": shop.db,
-        "REDIS_URL": url,
-        "DUALSYNC_PREFIX": shop.prefix,
-        "DUALSYNC_SHARDS": str(shop.shards),
-        "DUALSYNC_LOG_FORMAT": "json",
-    }
-    args = [
-        sys.executable,
-        "-m",
-        "dualsync.ops.cli",
-        "worker",
-        "--mapping",
-        str(DATA / "shop.yaml"),
-    ]
-    with log.open("wb") as out:
-        return subprocess.Popen([*args, *extra], env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 async def _publish(url: str, shop: Shop, first: int, n: int) -> None:
@@ -75,7 +51,7 @@ async def test_short_outage_is_ridden_out(
 ) -> None:
     log = tmp_path / "worker.log"
     await _publish(own_redis.url, shop, 0, 100)
-    proc = _worker(shop, own_redis.url, log, "--redis-outage-s", "30")
+    proc = shop.worker_process(log, "--redis-outage-s", "30", redis_url=own_redis.url)
     try:
         assert await _wait_count(shop, 100, 60) == 100
         own_redis.stop()
@@ -94,7 +70,7 @@ async def test_long_outage_stops_the_worker_loudly(
 ) -> None:
     log = tmp_path / "worker.log"
     await _publish(own_redis.url, shop, 0, 50)
-    proc = _worker(shop, own_redis.url, log, "--redis-outage-s", "2")
+    proc = shop.worker_process(log, "--redis-outage-s", "2", redis_url=own_redis.url)
     try:
         assert await _wait_count(shop, 50, 60) == 50
         own_redis.stop()
@@ -108,4 +84,4 @@ async def test_long_outage_stops_the_worker_loudly(
     last = out.strip().splitlines()[-1]
     assert last.startswith("dualsync: error:"), out[-3000:]
     assert "Redis" in last
-    assert "Traceback" not in out
+    assert "Traceback" not in out, out[out.find("Traceback") - 300 :][:3000]

@@ -70,9 +70,9 @@ def to_jsonb(v: Any) -> Jsonb:
     value a second time with the stdlib `json` module (bench/apply profile).
     """
     try:
-        out = orjson.dumps(v, default=_json_default, option=_JSON_OPTS)
+        out: bytes | None = orjson.dumps(v, default=_json_default, option=_JSON_OPTS)
     except TypeError:
-        return Jsonb(json_safe(v))
-    if b"null" in out or b"\\u0000" in out:
+        out = None
+    if out is None or b"null" in out or b"\\u0000" in out:
         return Jsonb(json_safe(v))
     return Jsonb(out, dumps=_as_is)
