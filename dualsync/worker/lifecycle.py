@@ -19,6 +19,7 @@ import redis.asyncio as aredis
 from pgvector.psycopg import register_vector_async
 from psycopg_pool import AsyncConnectionPool
 
+from dualsync.errors import DualsyncError
 from dualsync.logging import get_logger
 from dualsync.schema.mapping import MappingSet, load_enum_labels, load_mapping
 from dualsync.worker.consumer import Consumer
@@ -64,7 +65,10 @@ def _on_done(wctx: WorkerContext, task: asyncio.Task[None], *, signal_process: b
     if exc is None:
         return
     wctx.crashed = exc
-    log.critical("consumer_crashed", task=task.get_name(), error=repr(exc), exc_info=exc)
+    # Our own errors (Redis gone too long, ...) say what happened and what to do; only an
+    # unforeseen exception needs its traceback in the log.
+    trace = None if isinstance(exc, DualsyncError) else exc
+    log.critical("consumer_crashed", task=task.get_name(), error=repr(exc), exc_info=trace)
     if signal_process:
         os.kill(os.getpid(), signal.SIGTERM)  # arq shuts down; `dualsync worker` exits non-zero
 
