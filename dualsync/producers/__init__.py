@@ -3,9 +3,9 @@
 from dualsync.producers.builder import EventBuilder, EventSpec, Published
 from dualsync.producers.clock import HybridClock, uuid7
 from dualsync.producers.publisher import Publisher
-from dualsync.producers.routing import dlq_key, shard_for, stream_key, stream_keys
 from dualsync.producers.spool import Spool
 from dualsync.producers.sync_publisher import SyncPublisher
+from dualsync.schema.streams import dlq_key, shard_for, stream_key, stream_keys
 
 __all__ = [
     "EventBuilder",

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from dualsync.producers.clock import HybridClock, uuid7
-from dualsync.producers.routing import shard_for, stream_key
 from dualsync.schema.codec import build_fields, format_time
 from dualsync.schema.envelope import ENTITY_PATTERN, Op
 from dualsync.schema.errors import EnvelopeError
 from dualsync.schema.extjson import dumps_payload
+from dualsync.schema.streams import shard_for, stream_key
 
 __all__ = ["BuiltEvent", "EventBuilder", "EventSpec", "Published"]
 

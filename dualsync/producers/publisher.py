@@ -16,21 +16,18 @@ from types import TracebackType
 from typing import Any, Self
 
 import redis.asyncio as aredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dualsync.logging import get_logger
 from dualsync.producers.builder import BuiltEvent, EventBuilder, EventSpec, Published
 from dualsync.producers.spool import Spool
 from dualsync.schema.envelope import Op
+from dualsync.schema.streams import UNREACHABLE
 from dualsync.settings import Settings
 
 __all__ = ["UNREACHABLE", "Publisher"]
 
 log = get_logger(__name__)
 
-#: errors that mean "Redis is not there right now" (spool), as opposed to a bad command
-UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 DRAIN_CHUNK = 500
 
 

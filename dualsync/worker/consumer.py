@@ -23,10 +23,9 @@ from dualsync.consumers.apply import apply_batch
 from dualsync.consumers.change import Change, collapse
 from dualsync.errors import ServiceUnavailableError
 from dualsync.logging import bound_contextvars, get_logger
-from dualsync.producers.publisher import UNREACHABLE
-from dualsync.producers.routing import stream_keys
 from dualsync.schema.legacy import LegacyReader
 from dualsync.schema.mapping import MappingSet
+from dualsync.schema.streams import UNREACHABLE, stream_keys
 from dualsync.worker.config import WorkerConfig
 from dualsync.worker.deadletter import DeadLetter, dead_letter, error_text
 from dualsync.worker.decode import Decoded, decode_batch

@@ -19,8 +19,8 @@ import psycopg
 import redis.asyncio as aredis
 
 from dualsync.errors import DualsyncError
-from dualsync.producers.routing import dlq_key
 from dualsync.redact import REDACTED, is_secret_name, redact_url, redact_value
+from dualsync.schema.streams import dlq_key
 from dualsync.worker.entry import Entry
 
 __all__ = ["DeadLetter", "dead_letter", "error_text", "redacted_fields"]

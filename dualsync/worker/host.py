@@ -17,7 +17,7 @@ from typing import Any
 from arq.worker import Worker, get_kwargs
 
 from dualsync.logging import get_logger
-from dualsync.producers.publisher import UNREACHABLE
+from dualsync.schema.streams import UNREACHABLE
 
 __all__ = ["OutageTolerantWorker", "build_worker"]
 

@@ -7,7 +7,7 @@ import asyncio
 from arq.connections import RedisSettings
 
 from dualsync.errors import DualsyncError, ServiceUnavailableError
-from dualsync.producers.publisher import UNREACHABLE
+from dualsync.schema.streams import UNREACHABLE
 from dualsync.worker import lifecycle
 from dualsync.worker.context import StartOptions, WorkerContext
 from dualsync.worker.host import build_worker

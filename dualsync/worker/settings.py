@@ -12,7 +12,7 @@ from arq.connections import RedisSettings
 from arq.cron import CronJob, cron
 
 from dualsync.logging import get_logger
-from dualsync.producers.routing import stream_keys
+from dualsync.schema.streams import stream_keys
 from dualsync.worker import lifecycle
 from dualsync.worker.context import CTX_KEY, StartOptions, context
 from dualsync.worker.trim import trim_streams

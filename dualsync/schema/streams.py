@@ -1,4 +1,7 @@
-"""Shard routing, identical in every publisher language (Python, Node, PHP).
+"""Stream names and shard routing: the contract every side agrees on (STYLE.md rule 10).
+
+Publishers (Python, Node, PHP), workers and the ops CLI all name streams through here,
+so no consumer imports the producer package for a key name.
 
 shard = crc32(entity + "\\x1f" + key) % shards; the stream key carries the shard as a
 Redis Cluster hash tag (`dualsync:events:{3}`) so one shard lives on one node and all
@@ -9,7 +12,14 @@ from __future__ import annotations
 
 import zlib
 
-__all__ = ["dlq_key", "shard_for", "stream_key", "stream_keys"]
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+__all__ = ["UNREACHABLE", "dlq_key", "shard_for", "stream_key", "stream_keys"]
+
+#: errors that mean "Redis is not there right now" (spool, retry, ride out), as opposed to a
+#: bad command; shared by publishers and workers
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 def shard_for(entity: str, key: str, shards: int) -> int:
