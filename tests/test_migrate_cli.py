@@ -345,3 +345,28 @@ def test_help_explains(capsys: pytest.CaptureFixture[str]) -> None:
         assert re.search(rf"^\s+{command}\s+\S", out, re.MULTILINE), command
     assert main(["migrate", "up", "--help"]) == 0
     assert "--post-load" in capsys.readouterr().out
+
+
+def test_each_file_is_reported_once(pg_url: str, tmp_path: Path) -> None:
+    """`migrate up` prints one line per file: its table, not also a log line per file."""
+    import os  # noqa: PLC0415 - only this test runs a subprocess
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    folder = make_set(
+        tmp_path,
+        "printed_once",
+        {
+            "20250101000000_one.sql": migration(
+                "create table printed_once_t (id int);", "drop table printed_once_t;"
+            )
+        },
+    )
+    env = {**os.environ, "DATABASE_URL": pg_url, "DUALSYNC_LOG_FORMAT": "console"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "dualsync.ops.cli", "migrate", "up", "--dir", str(folder)],
+        capture_output=True, text=True, check=False, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    both = proc.stdout + proc.stderr
+    assert both.count("printed_once/20250101000000_one") == 1, both

@@ -175,7 +175,7 @@ class Migrator:
     ) -> Applied:
         t0 = time.perf_counter()
         sql_text = m.up_sql if direction == "up" else m.down_sql
-        log.info("migration_start", migration=m.label, direction=direction)
+        log.debug("migration_start", migration=m.label, direction=direction)
         try:
             if m.transactional:
                 with conn.transaction():
@@ -191,7 +191,8 @@ class Migrator:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise MigrationError(f"{m.path} failed ({direction}): {msg}") from exc
         ms = int((time.perf_counter() - t0) * 1000)
-        log.info("migration_done", migration=m.label, direction=direction, ms=ms)
+        # debug, not info: the CLI prints one table line per file (info printed each twice)
+        log.debug("migration_done", migration=m.label, direction=direction, ms=ms)
         return Applied(m.set_name, m.version, m.name, direction, ms)
 
     @staticmethod
