@@ -1,4 +1,4 @@
-"""One `Settings` object: the only place dualsync reads the environment (STYLE.md rule 5).
+"""One `Settings` object: the only place dualsync reads the environment.
 
 `DATABASE_URL` and `REDIS_URL` keep their conventional names; everything else is
 `DUALSYNC_*`. Unset URLs mean "use the embedded default" (see `dualsync.ops.embedded`).

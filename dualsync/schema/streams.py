@@ -1,4 +1,4 @@
-"""Stream names and shard routing: the contract every side agrees on (STYLE.md rule 10).
+"""Stream names and shard routing: the contract every side agrees on.
 
 Publishers (Python, Node, PHP), workers and the ops CLI all name streams through here,
 so no consumer imports the producer package for a key name.
