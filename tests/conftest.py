@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fix_pg", "tests.fix_redis", "tests.fix_logging", "tests.fix_shop"]
+pytest_plugins = [
+    "tests.fix_pg",
+    "tests.fix_redis",
+    "tests.fix_logging",
+    "tests.fix_shop",
+    "tests.fix_mongo",
+]
 
 _OWN_BASETEMP = pytest.StashKey[Path]()
 
