@@ -43,18 +43,18 @@ class JsonDirStore(FileStore):
         safe_key(self.entity, key)
         return self.directory / f"{key}{self._suffix}" if self._suffix is not None else None
 
-    def _paths(self) -> dict[str, Path]:
+    def paths(self) -> dict[str, Path]:
         if not self.directory.is_dir():
             return {}
         return {p.stem: p for p in self.directory.glob(self.glob) if p.is_file()}
 
     def _keys(self) -> list[str]:
-        return sorted(self._paths())
+        return sorted(self.paths())
 
     def _get(self, key: str) -> LegacyRecord | None:
         path = self.path_of(key)
         if path is None:
-            path = self._paths().get(key)
+            path = self.paths().get(key)
             if path is None:
                 return None
         got = read_json_stable(path)
