@@ -99,14 +99,14 @@ async def backend(
 
         def append(key: str, doc: dict[str, Any]) -> None:
             name, _, _ = key.rpartition(":")
-            with (tmp_path / name).open("ab") as fh:
+            with (logs / name).open("ab") as fh:
                 fh.write(orjson.dumps(doc) + b"\n")
 
         yield Backend(
             JsonLinesStore("logs", tmp_path, "api/logs/*.log", _version),
             append,
             lambda _k: pytest.skip("json_lines records are append-only: nothing is removed"),
-            lambda i: f"api/logs/{'a' if i < 60 else 'b'}.log:{i + 1 if i < 60 else i - 59}",
+            lambda i: f"{'a' if i < 60 else 'b'}.log:{i + 1 if i < 60 else i - 59}",
         )
     else:
         coll = mock_mongo_db["users"]
@@ -153,11 +153,7 @@ async def test_get_and_get_many(backend: Backend) -> None:
 
 async def test_missing_and_removed(backend: Backend) -> None:
     keys = await _fill(backend, 5)
-    missing = (
-        backend.key_for(999)
-        if not isinstance(backend.store, JsonLinesStore)
-        else "api/logs/a.log:999"
-    )
+    missing = backend.key_for(999) if not isinstance(backend.store, JsonLinesStore) else "a.log:999"
     assert await backend.store.get(missing) is None
     if isinstance(backend.store, JsonLinesStore):
         return  # append-only

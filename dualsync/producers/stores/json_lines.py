@@ -1,8 +1,9 @@
 """`json_lines`: append-only files of one JSON object per line (donna's `api/logs/*.log`).
 
-Key `<file>:<line>`: the file's path relative to the legacy root and the 1-based line
-number. A last line without its newline is still being written and is not a record yet;
-a complete line that does not parse is reported with its key and skipped.
+Key `<file>:<line>`: the file's path below the glob's fixed folder (`api/logs/*.log` ->
+`donna-2025-01-31.log:17`, as the PHP app names its lines) and the 1-based line number.
+A last line without its newline is still being written and is not a record yet; a
+complete line that does not parse is reported with its key and skipped.
 """
 
 from __future__ import annotations
@@ -21,9 +22,20 @@ from dualsync.producers.stores._base import FileStore, VersionOf
 from dualsync.producers.stores._order import sample
 from dualsync.schema.legacy import LegacyRecord
 
-__all__ = ["JsonLinesStore", "parse_lines", "split_key"]
+__all__ = ["JsonLinesStore", "glob_base", "parse_lines", "split_key"]
 
 log = get_logger(__name__)
+
+
+def glob_base(glob: str) -> tuple[str, str]:
+    """(fixed leading folders, the rest) of a glob: `api/logs/*.log` -> (`api/logs`, `*.log`)."""
+    parts = Path(glob).parts
+    fixed: list[str] = []
+    for part in parts[:-1]:
+        if any(ch in part for ch in "*?["):
+            break
+        fixed.append(part)
+    return str(Path(*fixed)) if fixed else ".", str(Path(*parts[len(fixed) :]))
 
 
 def split_key(key: str) -> tuple[str, int] | None:
@@ -49,14 +61,16 @@ def parse_lines(data: bytes) -> tuple[list[Any], int, list[int]]:
 
 
 class JsonLinesStore(FileStore):
-    """Records are the lines of every file matching `glob` under `root`."""
+    """Records are the lines of every file matching `glob` under the legacy `root`."""
 
     def __init__(
         self, entity: str, root: Path, glob: str, version_of: VersionOf | None = None
     ) -> None:
         super().__init__(entity, version_of)
-        self.root = root
-        self.glob = glob
+        base, rest = glob_base(glob)
+        #: the folder keys are relative to, and the pattern below it
+        self.root = root / base
+        self.glob = rest
         self._lock = threading.Lock()
         self._files: dict[str, tuple[int, int, list[Any]]] = {}
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dualsync.schema.envelope import ENTITY_PATTERN
+from dualsync.schema.mapping.source import SourceModel
 
 __all__ = ["ChildModel", "ColumnModel", "EntityModel", "KeyModel", "MappingFileModel"]
 
@@ -101,6 +102,8 @@ class EntityModel(_Strict):
     extra: str | None = Field(default=None, pattern=_IDENT)
     version_field: str | None = None
     db_schema: str | None = Field(default=None, alias="schema")
+    #: where the records live in the legacy store (`schema/mapping/source.py`)
+    source: SourceModel | None = None
 
 
 class MappingFileModel(_Strict):
