@@ -16,6 +16,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 
 from dualsync.errors import DualsyncError
 from dualsync.logging import configure_logging
+from dualsync.ops.cli_backfill import backfill
 from dualsync.ops.cli_dlq import app as dlq_app
 from dualsync.ops.cli_doctor import doctor
 from dualsync.ops.cli_mappings import app as mappings_app
@@ -38,6 +39,7 @@ app = typer.Typer(
 )
 app.command(help="Check the services dualsync would use and whether they are usable.")(doctor)
 app.command(help="Apply change events from the streams to PostgreSQL.")(worker)
+app.command(help="Snapshot the legacy store into PostgreSQL while the app keeps writing.")(backfill)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(mappings_app, name="mappings")

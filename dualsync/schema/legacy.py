@@ -74,6 +74,10 @@ class LegacyStore(LegacyReader, Protocol):
         """The store's own version of a document (the mapping's `version_field`), if any."""
         ...
 
+    def sort_key(self, key: str) -> Any:
+        """A value that orders keys as the store does (for key-range splits)."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections and file handles."""
         ...

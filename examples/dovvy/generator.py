@@ -278,3 +278,12 @@ def generate(n_per_entity: int, seed: int = 0) -> Iterator[LegacyDoc]:
         for _ in range(n_per_entity):
             doc, written = make()
             yield LegacyDoc(entity, doc["id"], micros(written), doc)
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    from examples._stores import generator_main
+
+    sys.exit(generator_main(Path(__file__).parent, generate, None))

@@ -260,3 +260,12 @@ class _Panamia:
 def generate(n_per_entity: int, seed: int = 0) -> Iterator[LegacyDoc]:
     """`n_per_entity` documents of every legacy collection, parents first, from `seed`."""
     yield from mongo_documents(ENTITIES, _Panamia(seed).builders(), n_per_entity)
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    from examples._stores import generator_main
+
+    sys.exit(generator_main(Path(__file__).parent, generate, None))

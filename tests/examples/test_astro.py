@@ -12,7 +12,7 @@ import pytest
 from dualsync.consumers.direct import upsert_rowsets
 from dualsync.schema.mapping import MappingSet
 from dualsync.schema.mapping.keys import uuid5_for
-from examples.astro import ENTITIES, generate
+from examples.astro.generator import ENTITIES, generate
 from tests.examples._support import (
     EXAMPLES,
     Docs,

@@ -21,7 +21,7 @@ from dualsync.consumers.direct import upsert_rowsets
 from dualsync.schema.extjson import dumps_payload, loads_payload
 from dualsync.schema.mapping import MappingSet
 from dualsync.schema.mapping.keys import uuid5_for
-from examples.donna import ENTITIES, LegacyDoc, generate
+from examples.donna.generator import ENTITIES, LegacyDoc, generate
 from tests.examples._support import (
     COLUMN_DETAILS,
     EXAMPLES,

@@ -26,7 +26,7 @@ from dualsync.consumers.direct import upsert_rowsets
 from dualsync.schema.extjson import dumps_payload, loads_payload
 from dualsync.schema.mapping import EntityMapping, MappingError, MappingSet
 from dualsync.schema.mapping.keys import uuid5_for
-from examples.dovvy import ENTITIES, generate
+from examples.dovvy.generator import ENTITIES, generate
 from tests.examples._support import (
     EXAMPLES,
     Docs,

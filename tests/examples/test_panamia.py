@@ -15,7 +15,7 @@ from dualsync.consumers.direct import upsert_rowsets
 from dualsync.schema.extjson import dumps_payload, loads_payload
 from dualsync.schema.mapping import MappingSet, RowSet
 from dualsync.schema.mapping.keys import cuid_for
-from examples.panamia import ENTITIES, generate
+from examples.panamia.generator import ENTITIES, generate
 from tests.examples._support import (
     EXAMPLES,
     Docs,

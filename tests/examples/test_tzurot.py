@@ -16,7 +16,7 @@ from psycopg import sql
 
 from dualsync.schema.extjson import dumps_payload, loads_payload
 from dualsync.schema.mapping import MappingError, MappingSet
-from examples.tzurot import ENTITIES, SEPARATOR, generate
+from examples.tzurot.generator import ENTITIES, SEPARATOR, generate
 from tests.examples._support import (
     COLUMN_DETAILS,
     EXAMPLES,

@@ -5,7 +5,7 @@ from dualsync.producers.stores.json_dir import JsonDirStore
 from dualsync.producers.stores.json_file import JsonFileStore
 from dualsync.producers.stores.json_lines import JsonLinesStore
 from dualsync.producers.stores.mongo import MongoStore
-from dualsync.producers.stores.open import LegacyStores, store_for
+from dualsync.producers.stores.open import LegacyStores, open_stores, store_for
 
 __all__ = [
     "JsonDirStore",
@@ -14,6 +14,7 @@ __all__ = [
     "LegacyStores",
     "MongoStore",
     "UnreadableFileError",
+    "open_stores",
     "read_json_stable",
     "store_for",
 ]

@@ -62,6 +62,10 @@ class FileStore:
         """The mapping's `version_field` of a document, if it has one."""
         return self._version_of(doc) if self._version_of is not None else None
 
+    def sort_key(self, key: str) -> Any:
+        """File stems and object keys are listed in string order."""
+        return key
+
     def _record(self, key: str, value: Any) -> LegacyRecord:
         doc = as_document(value)
         return LegacyRecord(key, doc, self.version_of(doc))

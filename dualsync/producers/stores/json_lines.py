@@ -128,6 +128,10 @@ class JsonLinesStore(FileStore):
         """Up to `n` distinct line keys, seeded."""
         return sample(await asyncio.to_thread(self._keys), n, seed)
 
+    def sort_key(self, key: str) -> Any:
+        """(file, line number): `a.log:10` after `a.log:9`."""
+        return split_key(key) or (key, 0)
+
     def _get(self, key: str) -> LegacyRecord | None:
         pos = split_key(key)
         if pos is None or ".." in Path(pos[0]).parts or Path(pos[0]).is_absolute():

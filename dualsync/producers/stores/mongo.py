@@ -77,6 +77,16 @@ class MongoStore:
         """The mapping's `version_field` of a document, if it has one."""
         return self._version_of(doc) if self._version_of is not None else None
 
+    def sort_key(self, key: str) -> Any:
+        """`_id` order: integers by value; ObjectId hex and strings as text (call after
+        a read, when the `_id` type is known)."""
+        if self._id_type == "int":
+            try:
+                return int(key)
+            except ValueError:
+                return key
+        return key
+
     def _record(self, doc: dict[str, Any]) -> LegacyRecord:
         return LegacyRecord(key_of(doc["_id"]), doc, self.version_of(doc))
 

@@ -19,9 +19,10 @@ from dualsync.producers.stores.json_file import JsonFileStore
 from dualsync.producers.stores.json_lines import JsonLinesStore
 from dualsync.producers.stores.mongo import MongoStore
 from dualsync.schema.legacy import LegacyRecord, LegacyStore
+from dualsync.schema.mapping import MappingSet
 from dualsync.schema.mapping.source import SourceModel
 
-__all__ = ["LegacyStores", "store_for"]
+__all__ = ["LegacyStores", "open_stores", "store_for"]
 
 
 def _under(root: Path, path: str) -> Path:
@@ -100,3 +101,38 @@ class LegacyStores:
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+def open_stores(
+    ms: MappingSet,
+    *,
+    root: Path | None = None,
+    mongo_db: Any = None,
+    mongo_url: str | None = None,
+) -> LegacyStores:
+    """The stores of every entity with a `source:`; relative paths under `root` (default:
+    the mapping file's folder). Mongo comes from `mongo_db` (a motor database, e.g.
+    mongomock-motor's) or is opened from `mongo_url` and closed with the set."""
+    root = root or ms.path.parent
+    model = ms.model
+    sources = {
+        n: e.source for n, e in (model.entities.items() if model else ()) if e.source is not None
+    }
+    closers: list[Any] = []
+    if mongo_db is None and mongo_url and any(s.mongo for s in sources.values()):
+        from motor.motor_asyncio import AsyncIOMotorClient  # noqa: PLC0415 - only for Mongo
+
+        client: Any = AsyncIOMotorClient(mongo_url, tz_aware=True)
+        closers.append(client)
+        try:
+            mongo_db = client.get_default_database()
+        except Exception:  # noqa: BLE001 - pymongo raises ConfigurationError without a db name
+            mongo_db = client[ms.app]
+    stores = {}
+    for name, source in sources.items():
+        em = ms.entity(name)
+        stores[name] = store_for(
+            name, source, root=root, mongo_db=mongo_db,
+            version_of=em.version_from if em.version_field else None,
+        )  # fmt: skip
+    return LegacyStores(stores, closers=closers)

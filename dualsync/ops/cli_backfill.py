@@ -1,0 +1,177 @@
+"""`dualsync backfill`: snapshot the legacy store into Postgres while the app keeps writing."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated, Any
+
+import redis.asyncio as aredis
+import typer
+
+from dualsync.consumers.pool import open_pool
+from dualsync.errors import ConfigError
+from dualsync.ops.backfill_direct import DirectSink
+from dualsync.ops.services import open_services
+from dualsync.producers.backfill import (
+    Backfill,
+    BackfillOptions,
+    BadDoc,
+    Checkpoint,
+    Sink,
+    StreamSink,
+)
+from dualsync.producers.publisher import Publisher
+from dualsync.producers.stores import LegacyStores, open_stores
+from dualsync.schema.mapping import MappingSet, load_enum_labels, load_mapping
+from dualsync.settings import Settings, get_settings
+
+__all__ = ["backfill", "run_backfill"]
+
+SHOWN_BAD = 10
+
+
+def backfill(
+    mapping: Annotated[
+        Path | None,
+        typer.Option(help="Entity mapping YAML (default: DUALSYNC_MAPPING).", dir_okay=False),
+    ] = None,
+    entity: Annotated[
+        list[str] | None, typer.Option(help="Only this entity (repeatable; default: all).")
+    ] = None,
+    all_entities: Annotated[
+        bool, typer.Option("--all", help="Every entity with a source (the default).")
+    ] = False,
+    direct: Annotated[
+        bool,
+        typer.Option(help="Apply straight to Postgres through the batch path, without Redis."),
+    ] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Key ranges read in parallel per entity.")
+    ] = 1,
+    chunk: Annotated[int, typer.Option(min=1, max=50_000, help="Records per chunk.")] = 1000,
+    resume: Annotated[bool, typer.Option(help="Continue the run the checkpoint holds.")] = False,
+    restart: Annotated[
+        bool, typer.Option(help="Start over even though a previous run did not finish.")
+    ] = False,
+    clock_skew_ms: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Snapshot versions are the run's start minus this margin, so a live write "
+            "on a host whose clock is up to this far behind still wins.",
+        ),
+    ] = 1000,
+    max_lag: Annotated[
+        int,
+        typer.Option(min=1, help="Wait while the streams hold this many unapplied entries."),
+    ] = 100_000,
+    legacy_root: Annotated[
+        Path | None,
+        typer.Option(help="Folder relative source paths start from (default: the mapping's)."),
+    ] = None,
+    mongo: Annotated[str | None, typer.Option(help="MongoDB URL (default: MONGO_URL).")] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoint file (default: DUALSYNC_HOME/backfill/<app>.json)."),
+    ] = None,
+) -> None:
+    """Snapshot every record of the legacy store as upsert events, parents first.
+
+    Safe while the application keeps writing (the version gate keeps the newest), resumable
+    after a crash or Ctrl-C (--resume), and it never stops for a bad document: those are
+    reported with key and reason and dead-lettered like any event.
+    """
+    settings = get_settings()
+    path = mapping or settings.mapping
+    if path is None:
+        raise ConfigError("no mapping: pass --mapping PATH or set DUALSYNC_MAPPING")
+    if not path.is_file():
+        raise ConfigError(f"mapping {path} does not exist")
+    if resume and restart:
+        raise ConfigError("--resume and --restart exclude each other")
+    ms = load_mapping(path)
+    options = BackfillOptions(
+        checkpoint=checkpoint or settings.home / "backfill" / f"{ms.app}.json",
+        mode="direct" if direct else "stream",
+        entities=tuple(entity or ()) if not all_entities else (),
+        workers=workers,
+        chunk=chunk,
+        clock_skew_ms=clock_skew_ms,
+        resume=resume,
+        restart=restart,
+    )
+    with open_services(settings, need_redis=not direct) as svc:
+        cp, job = asyncio.run(
+            run_backfill(
+                settings, ms, options, database_url=svc.database_url, redis_url=svc.redis_url,
+                legacy_root=legacy_root, mongo_url=mongo or settings.mongo_url, max_lag=max_lag,
+            )
+        )  # fmt: skip
+    _report(cp, job.bad, stopped=job.stopped, checkpoint=options.checkpoint)
+
+
+def _report(cp: Checkpoint, bad: list[BadDoc], *, stopped: bool, checkpoint: Path) -> None:
+    for name, e in cp.entities.items():
+        state = "done" if e.done else "incomplete"
+        typer.echo(f"{name:<24} {e.sent:>9} sent {e.bad:>6} bad  of {e.total:>9}  {state}")
+    for b in bad[:SHOWN_BAD]:
+        typer.echo(f"bad: {b.entity} {b.key}: {b.reason}: {b.error}", err=True)
+    if len(bad) > SHOWN_BAD:
+        typer.echo(f"... and {len(bad) - SHOWN_BAD} more bad documents (see the log)", err=True)
+    if stopped:
+        typer.echo(f"stopped: continue with --resume (checkpoint {checkpoint})", err=True)
+        raise typer.Exit(130)
+
+
+async def run_backfill(
+    settings: Settings,
+    ms: MappingSet,
+    options: BackfillOptions,
+    *,
+    database_url: str,
+    redis_url: str,
+    legacy_root: Path | None = None,
+    mongo_url: str | None = None,
+    mongo_db: Any = None,
+    max_lag: int = 100_000,
+    stores: LegacyStores | None = None,
+) -> tuple[Checkpoint, Backfill]:
+    """Run one backfill with the given services (the CLI's core; the demo calls it too)."""
+    stores = stores or open_stores(ms, root=legacy_root, mongo_db=mongo_db, mongo_url=mongo_url)
+    if not stores.stores:
+        raise ConfigError(f"no entity of {ms.path.name} has a source: section to read from")
+    pool = await open_pool(database_url, max_size=options.workers + 1, name="dualsync-backfill")
+    client = aredis.Redis.from_url(redis_url) if options.mode == "stream" else None
+    try:
+        async with pool.connection() as conn:
+            ms.bind_enum_labels(await load_enum_labels(conn, ms))
+        sink: Sink
+        if client is None:
+            sink = DirectSink(pool, ms)
+            publisher = None
+        else:
+            publisher = Publisher(client, source=f"{settings.source}-backfill",
+                                  prefix=settings.prefix, shards=settings.shards,
+                                  max_payload_bytes=settings.max_payload_bytes)  # fmt: skip
+            sink = StreamSink(publisher, client, ms, prefix=settings.prefix,
+                              shards=settings.shards, max_lag=max_lag)  # fmt: skip
+        job = Backfill(ms, dict(stores.stores), sink, options)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, job.stop)
+        try:
+            cp = await job.run()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            job.progress.close()
+            if publisher is not None:
+                await publisher.aclose()
+        return cp, job
+    finally:
+        await stores.aclose()
+        if client is not None:
+            await client.aclose()
+        await pool.close()

@@ -1,0 +1,148 @@
+"""Where snapshot records go: the stream (default) or straight into the apply path.
+
+`Sink` is the seam: `StreamSink` publishes through the SDK with back-pressure on the
+consumer group's lag; `dualsync.ops.backfill_direct.DirectSink` feeds the same
+`consumers/` batch code the worker uses, without Redis. Both report documents the
+mapping refuses, by key and reason, and neither stops for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import redis.asyncio as aredis
+from redis.exceptions import ResponseError
+
+from dualsync.errors import PermanentError
+from dualsync.logging import get_logger
+from dualsync.producers.builder import EventSpec
+from dualsync.producers.publisher import Publisher
+from dualsync.schema.errors import EnvelopeError
+from dualsync.schema.legacy import LegacyRecord
+from dualsync.schema.mapping import MappingSet
+from dualsync.schema.streams import stream_keys
+
+__all__ = ["BadDoc", "Sink", "StreamSink", "group_lag"]
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BadDoc:
+    """A legacy document the mapping (or the envelope) refuses."""
+
+    entity: str
+    key: str
+    reason: str
+    error: str
+
+
+@dataclass(slots=True)
+class SendResult:
+    """What one chunk produced."""
+
+    sent: int = 0
+    bad: list[BadDoc] = field(default_factory=list)
+
+
+class Sink(Protocol):
+    """Takes snapshot records of one entity, in chunks, each with its version."""
+
+    async def send(
+        self, entity: str, records: list[LegacyRecord], versions: list[int]
+    ) -> SendResult:
+        """Deliver one chunk; return only when it is durable (published or committed)."""
+        ...
+
+
+def check(ms: MappingSet, entity: str, rec: LegacyRecord) -> BadDoc | None:
+    """The mapping's verdict on one document (what the worker would dead-letter)."""
+    try:
+        ms.entity(entity).to_rows(rec.key, rec.doc)
+    except PermanentError as exc:
+        return BadDoc(entity, rec.key, exc.reason, str(exc))
+    return None
+
+
+async def group_lag(client: aredis.Redis, prefix: str, shards: int, group: str) -> int:
+    """Entries of the streams not yet acknowledged by `group` (all of them if no group)."""
+    total = 0
+    for stream in stream_keys(prefix, shards):
+        try:
+            groups: list[dict[str, Any]] = await client.xinfo_groups(stream)
+        except ResponseError:  # no such stream yet
+            continue
+        info = next((g for g in groups if _s(g.get("name")) == group), None)
+        if info is None:
+            total += int(await client.xlen(stream))
+            continue
+        lag = info.get("lag")
+        total += int(info.get("pending", 0)) + (
+            int(lag) if lag is not None else int(await client.xlen(stream))
+        )
+    return total
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class StreamSink:
+    """Publish snapshot records as upsert events; wait while the group lags too far."""
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        client: aredis.Redis,
+        ms: MappingSet,
+        *,
+        prefix: str,
+        shards: int,
+        group: str = "apply",
+        max_lag: int = 100_000,
+        validate: bool = True,
+    ) -> None:
+        self._pub = publisher
+        self._redis = client
+        self._ms = ms
+        self._prefix, self._shards, self._group = prefix, shards, group
+        self.max_lag = max_lag
+        self._validate = validate
+        self.waited_s = 0.0
+
+    async def _backpressure(self, adding: int) -> None:
+        delay = 0.05
+        while await group_lag(self._redis, self._prefix, self._shards, self._group) + adding > (
+            self.max_lag
+        ):
+            await asyncio.sleep(delay)
+            self.waited_s += delay
+            delay = min(delay * 2, 1.0)
+
+    async def send(
+        self, entity: str, records: list[LegacyRecord], versions: list[int]
+    ) -> SendResult:
+        """Publish the chunk (bad documents too: the worker dead-letters them as usual)."""
+        out = SendResult()
+        if self._validate:
+            out.bad = [b for r in records if (b := check(self._ms, entity, r)) is not None]
+        await self._backpressure(len(records))
+        specs = [
+            EventSpec(entity, r.key, "upsert", r.doc, v)
+            for r, v in zip(records, versions, strict=True)
+        ]
+        try:
+            await self._pub.publish_many(specs)
+            out.sent = len(specs)
+        except EnvelopeError:
+            # One spec no worker could accept (a key over 512 chars, a NUL): send the rest
+            # one by one and report that one, instead of losing the chunk.
+            for spec in specs:
+                try:
+                    await self._pub.publish_many([spec])
+                    out.sent += 1
+                except EnvelopeError as exc:
+                    out.bad.append(BadDoc(entity, spec.key[:80], exc.reason, str(exc)))
+        return out
