@@ -17,7 +17,6 @@ from dualsync.ops.services import open_services
 from dualsync.producers.backfill import (
     Backfill,
     BackfillOptions,
-    BadDoc,
     Checkpoint,
     Sink,
     StreamSink,
@@ -109,13 +108,17 @@ def backfill(
                 legacy_root=legacy_root, mongo_url=mongo or settings.mongo_url, max_lag=max_lag,
             )
         )  # fmt: skip
-    _report(cp, job.bad, stopped=job.stopped, checkpoint=options.checkpoint)
+    _report(cp, job, checkpoint=options.checkpoint)
 
 
-def _report(cp: Checkpoint, bad: list[BadDoc], *, stopped: bool, checkpoint: Path) -> None:
+def _report(cp: Checkpoint, job: Backfill, *, checkpoint: Path) -> None:
+    bad, stopped = job.bad, job.stopped
     for name, e in cp.entities.items():
         state = "done" if e.done else "incomplete"
         typer.echo(f"{name:<24} {e.sent:>9} sent {e.bad:>6} bad  of {e.total:>9}  {state}")
+    if isinstance(job.sink, DirectSink):
+        # this run's gate outcome: re-sent after a crash is `stale`, never applied twice
+        typer.echo(f"applied={job.sink.applied} stale={job.sink.stale}")
     for b in bad[:SHOWN_BAD]:
         typer.echo(f"bad: {b.entity} {b.key}: {b.reason}: {b.error}", err=True)
     if len(bad) > SHOWN_BAD:
