@@ -21,6 +21,7 @@ from dualsync.ops.cli_dlq import app as dlq_app
 from dualsync.ops.cli_doctor import doctor
 from dualsync.ops.cli_mappings import app as mappings_app
 from dualsync.ops.cli_migrate import app as migrate_app
+from dualsync.ops.cli_scan import scan
 from dualsync.ops.cli_worker import worker
 from dualsync.settings import get_settings
 
@@ -40,6 +41,7 @@ app = typer.Typer(
 app.command(help="Check the services dualsync would use and whether they are usable.")(doctor)
 app.command(help="Apply change events from the streams to PostgreSQL.")(worker)
 app.command(help="Snapshot the legacy store into PostgreSQL while the app keeps writing.")(backfill)
+app.command(help="Publish the changes of JSON sources whose app cannot publish them.")(scan)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(mappings_app, name="mappings")

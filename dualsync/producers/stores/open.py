@@ -109,14 +109,18 @@ def open_stores(
     root: Path | None = None,
     mongo_db: Any = None,
     mongo_url: str | None = None,
+    kinds: frozenset[str] | None = None,
 ) -> LegacyStores:
     """The stores of every entity with a `source:`; relative paths under `root` (default:
     the mapping file's folder). Mongo comes from `mongo_db` (a motor database, e.g.
-    mongomock-motor's) or is opened from `mongo_url` and closed with the set."""
+    mongomock-motor's) or is opened from `mongo_url` and closed with the set. `kinds`
+    keeps only sources of those kinds (`{"json_dir", "json_file", "json_lines"}`)."""
     root = root or ms.path.parent
     model = ms.model
     sources = {
-        n: e.source for n, e in (model.entities.items() if model else ()) if e.source is not None
+        n: e.source
+        for n, e in (model.entities.items() if model else ())
+        if e.source is not None and (kinds is None or e.source.kind in kinds)
     }
     closers: list[Any] = []
     if mongo_db is None and mongo_url and any(s.mongo for s in sources.values()):
