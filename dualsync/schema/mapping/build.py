@@ -12,11 +12,16 @@ from dualsync.schema.mapping.coerce import (
     PG_TYPES,
     CoercionError,
     EnumDomain,
+    bytea_coercer,
+    text_coercer,
     vector_coercer,
 )
+from dualsync.schema.mapping.coerce_time import timestamptz_coercer
 from dualsync.schema.mapping.compiled import EntityMapping, MappingSet
 from dualsync.schema.mapping.errors import MappingFileError
+from dualsync.schema.mapping.extra import Unmapped
 from dualsync.schema.mapping.keys import KEY_PG_TYPES, key_function
+from dualsync.schema.mapping.lines import Lines, Loc, file_error
 from dualsync.schema.mapping.model import (
     ChildModel,
     ColumnModel,
@@ -28,8 +33,6 @@ from dualsync.schema.mapping.rows import ChildMapping, ColumnSpec, getter
 
 __all__ = ["compile_mapping"]
 
-Lines = dict[tuple[str | int, ...], int]
-
 
 class _Compiler:
     """Builds columns; needs every entity's key function for `ref` columns."""
@@ -40,12 +43,10 @@ class _Compiler:
         self.lines = lines
         self.enums: dict[str, EnumDomain] = {}
 
-    def fail(self, msg: str, loc: tuple[str | int, ...]) -> MappingFileError:
-        from dualsync.schema.mapping.loader import line_of  # noqa: PLC0415 - avoid an import cycle
+    def fail(self, msg: str, loc: Loc) -> MappingFileError:
+        return file_error(msg, self.path, self.lines, loc)
 
-        return MappingFileError(msg, path=str(self.path), line=line_of(self.lines, loc))
-
-    def key_fn(self, entity: str, loc: tuple[str | int, ...]) -> tuple[Callable[[str], Any], str]:
+    def key_fn(self, entity: str, loc: Loc) -> tuple[Callable[[str], Any], str]:
         em = self.model.entities.get(entity)
         if em is None:
             raise self.fail(f"ref to unknown entity {entity!r}", loc)
@@ -56,9 +57,7 @@ class _Compiler:
             k.strategy
         ]
 
-    def column(
-        self, name: str, col: ColumnModel, secret: bool, loc: tuple[str | int, ...]
-    ) -> ColumnSpec:
+    def column(self, name: str, col: ColumnModel, secret: bool, loc: Loc) -> ColumnSpec:
         line = self.lines.get(loc, 0)
         if col.type == "enum":
             assert col.enum is not None  # noqa: S101 - validated by the model
@@ -71,17 +70,17 @@ class _Compiler:
             assert col.entity is not None  # noqa: S101 - validated by the model
             fn, pg = self.key_fn(col.entity, loc)
 
-            def coerce(v: Any, fn: Callable[[str], Any] = fn) -> Any:
+            def coerce(v: Any, fn: Callable[[str], Any] = fn, ent: str = col.entity) -> Any:
                 try:
                     return fn(str(v))
-                except ValueError as exc:
-                    raise CoercionError(str(exc)) from None
+                except ValueError as exc:  # key functions never quote the key
+                    raise CoercionError(f"the referenced {ent} key {exc}") from None
 
         elif col.type == "vector":
             assert col.dim is not None  # noqa: S101 - validated by the model
             coerce, pg = vector_coercer(col.dim), f"vector({col.dim})"
         else:
-            coerce, pg = COERCERS[col.type], PG_TYPES[col.type]
+            coerce, pg = _with_options(col), PG_TYPES[col.type]
         return ColumnSpec(
             name,
             col.source,
@@ -92,7 +91,19 @@ class _Compiler:
             line,
             getter(col.source),
             coerce,
+            col.max_length,
         )
+
+
+def _with_options(col: ColumnModel) -> Callable[[Any], Any]:
+    """The coercer of a plain column type, with its options (the model checked they apply)."""
+    if col.max_length is not None:
+        return text_coercer(col.max_length)
+    if col.epoch is not None or col.naive_zone is not None:
+        return timestamptz_coercer(col.epoch or "ms", col.naive_zone)
+    if col.encoding is not None:
+        return bytea_coercer(col.encoding)
+    return COERCERS[col.type]
 
 
 def _parent_scoped_index(_item: Any, key: str, idx: int) -> str:
@@ -109,7 +120,7 @@ def _child(
     ch: ChildModel,
     schema: str,
 ) -> ChildMapping:
-    loc: tuple[str | int, ...] = ("entities", entity, "children", i)
+    loc: Loc = ("entities", entity, "children", i)
     parents = (ch.parent_column,) if ch.parent_column else tuple(ch.parent_columns or ())
     if len(parents) != len(pkeys):
         raise c.fail(
@@ -155,7 +166,7 @@ def _child(
 
 
 def _entity(c: _Compiler, name: str, em: EntityModel) -> EntityMapping:
-    loc: tuple[str | int, ...] = ("entities", name)
+    loc: Loc = ("entities", name)
     schema = em.db_schema or c.model.db_schema
     k: KeyModel = em.key
     pkeys = k.names
@@ -198,7 +209,7 @@ def _entity(c: _Compiler, name: str, em: EntityModel) -> EntityMapping:
         name, em.table, schema, pkeys, cols, names, types, children, secret_fields,
         frozenset(deps), em.version_field, em.extra, c.lines.get(loc, 0), key_fn,
         k.separator if k.columns else None,
-        frozenset(col.source.split(".")[0] for col in em.columns.values()),
+        Unmapped([*(x.source for x in em.columns.values()), *(ch.source for ch in em.children)]),
     )  # fmt: skip
 
 

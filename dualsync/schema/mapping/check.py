@@ -8,7 +8,8 @@ and returns `Problem`s that point at the YAML line, like a compiler. Pure logic:
 
 Compatibility follows what the apply path does: values are staged with the mapping's
 types and inserted with assignment casts, so a widening (int into bigint) is fine and a
-narrowing or a cross-kind cast (text into an enum) is not.
+narrowing or a cross-kind cast (text into an enum) is not. A `max_length:` that exceeds
+the column's varchar(n)/char(n) is an error, one below it (or on unlimited text) a warning.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ from typing import Final, Literal
 
 from dualsync.schema.mapping.compiled import EntityMapping, MappingSet
 from dualsync.schema.mapping.introspect import Catalog, DbColumn
-from dualsync.schema.mapping.loader import line_of
+from dualsync.schema.mapping.lines import Loc, line_of
 from dualsync.schema.mapping.rows import ChildMapping, ColumnSpec
 
 __all__ = ["Level", "Problem", "check_mapping", "schemas_of"]
 
 Level = Literal["error", "warning"]
-Loc = tuple[str | int, ...]
 
 _TEXT: Final = frozenset({"text", "varchar", "bpchar", "citext"})
 _ANY_INT: Final = frozenset({"int2", "int4", "int8"})
@@ -44,6 +44,7 @@ _COMPATIBLE: Final[dict[str, frozenset[str]]] = {
     "uuid": frozenset({"uuid"}),
     "jsonb": frozenset({"jsonb", "json"}),
     "inet": frozenset({"inet"}),
+    "bytea": frozenset({"bytea"}),
 }
 
 
@@ -73,6 +74,7 @@ class _Want:
     any_int: bool = False  # keys and positions: any integer width fits
     nullable: bool = False
     enum_values: tuple[str, ...] | None = None
+    max_length: int | None = None  # `text` columns: the mapping's varchar(n) length
 
 
 class _Checker:
@@ -140,8 +142,36 @@ class _Checker:
                     f"column {where} is {db.display}, but the mapping writes {w.what}"
                     + (f" ({w.pg_type})" if w.pg_type != w.what else ""),
                 )
+            elif w.what == "text" and w.max_length is not None:
+                self.length(where, w, w.max_length, db)
         if w.nullable and db.not_null:
             self.add(w.loc, _null_warning(where, w), "warning")
+
+    def length(self, where: str, w: _Want, mine: int, db: DbColumn) -> None:
+        """The mapping's `max_length` against the column's varchar(n)/char(n)."""
+        n, loc = db.max_length, (*w.loc, "max_length")
+        said = f"column {where} is {db.display}"
+        if n is None:
+            self.add(
+                loc,
+                f"{said} (no length limit), but the mapping's max_length is {mine}: longer "
+                "values fit the column and are refused; drop max_length, or keep it on purpose",
+                "warning",
+            )
+        elif mine > n:
+            self.add(
+                loc,
+                f"{said}, but the mapping's max_length is {mine}: values of "
+                f"{_span(n + 1, mine)} characters would fail in PostgreSQL; set max_length: {n}",
+            )
+        elif mine < n:
+            self.add(
+                loc,
+                f"{said}, but the mapping's max_length is {mine}: values of "
+                f"{_span(mine + 1, n)} characters fit the column and are refused; "
+                f"set max_length: {n}",
+                "warning",
+            )
 
     def vector(self, where: str, w: _Want, db: DbColumn) -> None:
         dim = int(w.pg_type[len("vector(") : -1])
@@ -179,6 +209,10 @@ class _Checker:
                 )
 
 
+def _span(lo: int, hi: int) -> str:
+    return str(lo) if lo == hi else f"{lo} to {hi}"
+
+
 def _null_warning(where: str, w: _Want) -> str:
     if w.what == "extra":
         return (
@@ -213,7 +247,7 @@ def _mapped(ms: MappingSet, base: Loc, cols: tuple[ColumnSpec, ...]) -> list[_Wa
         values = _declared_values(ms, loc, c) if c.type == "enum" else None
         out.append(
             _Want(c.name, c.type, c.pg_type, loc, any_int=c.type == "ref",
-                  nullable=c.nullable, enum_values=values)
+                  nullable=c.nullable, enum_values=values, max_length=c.max_length)
         )  # fmt: skip
     return out
 

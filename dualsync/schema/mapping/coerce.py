@@ -20,6 +20,7 @@ from typing import Any, Final, TypeAlias
 from bson import Decimal128, ObjectId
 
 from dualsync.schema.mapping.coerce_base import CoercionError, text_ok
+from dualsync.schema.mapping.coerce_binary import bytea_coercer, to_bytea
 from dualsync.schema.mapping.coerce_json import json_safe, to_jsonb
 from dualsync.schema.mapping.coerce_time import to_date, to_time, to_timestamptz
 
@@ -28,7 +29,9 @@ __all__ = [
     "PG_TYPES",
     "CoercionError",
     "EnumDomain",
+    "bytea_coercer",
     "json_safe",
+    "text_coercer",
     "to_jsonb",
     "vector_coercer",
 ]
@@ -36,6 +39,8 @@ __all__ = [
 Coercer = Callable[[Any], Any]
 _INT_TEXT: Final = re.compile(r"\s*[+-]?[0-9]+\s*\Z")  # ASCII digits only: not "²", not "+-5"
 _INT_RANGES: Final = {"smallint": 2**15, "int": 2**31, "bigint": 2**63}
+_WIDER: Final = {"smallint": "int or bigint", "int": "bigint", "bigint": "numeric"}
+_LISTED: Final = 8  # enum labels named in an error
 
 
 class EnumDomain:
@@ -49,7 +54,13 @@ class EnumDomain:
         if not isinstance(value, str):
             raise CoercionError(f"enum {self.type_name} needs a string")
         if self.labels is not None and value not in self.labels:
-            raise CoercionError(f"{value[:60]!r} is not a value of enum {self.type_name}")
+            # The value is not quoted (the column may be secret); the labels are the schema's.
+            known = sorted(self.labels)
+            listed = ", ".join(known[:_LISTED]) + (", ..." if len(known) > _LISTED else "")
+            raise CoercionError(
+                f"not a value of enum {self.type_name} (values: {listed}): fix the source, "
+                "or add the label to the enum type and to the mapping's `values`"
+            )
         return value
 
 
@@ -61,6 +72,29 @@ def to_text(v: Any) -> str:
     ):
         return str(v)
     raise CoercionError(f"expected text, got {type(v).__name__}")
+
+
+def text_coercer(max_length: int | None = None) -> Coercer:
+    """A `text` column's coercer; with `max_length`, what varchar(n) and char(n) accept.
+
+    Like PostgreSQL, a longer value is refused unless the excess is all spaces, which
+    are dropped (so the value written is the value stored). The value is not quoted.
+    """
+    if max_length is None:
+        return to_text
+
+    def coerce(v: Any) -> str:
+        text = to_text(v)
+        if len(text) > max_length:
+            if text[max_length:].strip(" "):
+                raise CoercionError(
+                    f"{len(text)} characters, longer than max_length {max_length}: shorten "
+                    "the value at the source, or widen the column and its max_length together"
+                )
+            return text[:max_length]
+        return text
+
+    return coerce
 
 
 def to_objectid(v: Any) -> str:
@@ -88,8 +122,11 @@ def _int_coercer(kind: str) -> Coercer:
 
     def coerce(v: Any) -> int:
         n = _int_of(v)
-        if not -limit <= n < limit:
-            raise CoercionError(f"{n} is out of range for {kind}")
+        if not -limit <= n < limit:  # the number is not quoted: the column may be secret
+            raise CoercionError(
+                f"out of range for {kind} (a {limit.bit_length()}-bit integer): "
+                f"map it to a wider type ({_WIDER[kind]}) with the column"
+            )
         return n
 
     return coerce
@@ -216,6 +253,7 @@ COERCERS: Final[dict[str, Coercer]] = {
     "inet": to_inet,
     "jsonb": to_jsonb,
     "text[]": to_text_array,
+    "bytea": to_bytea,
 }
 PG_TYPES: Final[dict[str, str]] = {
     "text": "text",
@@ -233,4 +271,5 @@ PG_TYPES: Final[dict[str, str]] = {
     "inet": "inet",
     "jsonb": "jsonb",
     "text[]": "text[]",
+    "bytea": "bytea",
 }

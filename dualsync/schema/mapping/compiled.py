@@ -1,7 +1,7 @@
 """Compiled mappings: `EntityMapping` (one entity) and `MappingSet` (one mapping file).
 
 A failure raises `MappingError` naming entity, key, source path, column and the value
-(redacted when the field is secret).
+(left out when the field is secret).
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dualsync.redact import REDACTED, redact_value
+from dualsync.redact import redact_document
 from dualsync.schema.mapping.coerce import COERCERS, CoercionError, EnumDomain, to_jsonb
 from dualsync.schema.mapping.errors import MappingError, UnknownEntityError
+from dualsync.schema.mapping.extra import Unmapped
+from dualsync.schema.mapping.lines import Lines
 from dualsync.schema.mapping.model import MappingFileModel
 from dualsync.schema.mapping.rows import (
     MISSING,
@@ -24,11 +26,7 @@ from dualsync.schema.mapping.rows import (
     row_values,
 )
 
-__all__ = ["EntityMapping", "Lines", "MappingSet"]
-
-#: YAML line of every key and sequence item of a mapping file, by path
-#: (`("entities", "users", "columns", "email")`); see `dualsync.schema.mapping.loader`.
-Lines = dict[tuple[str | int, ...], int]
+__all__ = ["EntityMapping", "Lines", "MappingSet"]  # Lines: re-exported from lines.py
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -50,7 +48,8 @@ class EntityMapping:
     line: int
     _key_fn: Callable[[str], Any] = field(repr=False)
     _separator: str | None = field(repr=False)
-    _mapped_sources: frozenset[str] = field(repr=False)
+    #: the document without what columns and children read (`extra`; see extra.py)
+    _unmapped: Unmapped = field(repr=False)
 
     def translate_key(self, legacy_key: str) -> tuple[Any, ...]:
         """The primary-key values of a legacy key."""
@@ -67,7 +66,7 @@ class EntityMapping:
             return (self._key_fn(legacy_key),)
         except ValueError as exc:
             raise MappingError(
-                f"{self.name} {legacy_key[:80]!r}: key: {exc}",
+                f"{self.name} {legacy_key[:80]!r}: the key {exc}",
                 entity=self.name,
                 key=legacy_key,
                 field="$key",
@@ -78,7 +77,7 @@ class EntityMapping:
         key = self.translate_key(legacy_key)
         values = row_values(self.name, legacy_key, payload, 0, self.columns)
         if self.extra is not None:
-            rest = {k: v for k, v in payload.items() if k not in self._mapped_sources}
+            rest = self._unmapped(payload)
             try:
                 values.append(to_jsonb(rest) if rest else None)
             except CoercionError as exc:
@@ -107,16 +106,60 @@ class EntityMapping:
         return int(ts.timestamp() * 1_000_000)
 
     def redact(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """The payload with secret fields replaced (for logs, dead letters, drift reports)."""
-        out: dict[str, Any] = redact_value(payload, self.secret_fields)
-        for path in self.secret_fields:
-            parts = path.split(".")
-            node: Any = out
-            for p in parts[:-1]:
-                node = node.get(p) if isinstance(node, dict) else None
-            if isinstance(node, dict) and parts[-1] in node:
-                node[parts[-1]] = REDACTED
+        """The payload with secret fields replaced (for logs, dead letters, drift reports).
+
+        Secrets are the mapping's `secret` names (at any depth) and dotted paths (from the
+        root, through arrays of objects: `contacts.pin` is every contact's pin), secret
+        columns of child tables under their array, and whatever `dualsync.redact` calls
+        a credential by name."""
+        out: dict[str, Any] = redact_document(
+            payload, names=self.secret_fields, paths=self.secret_paths()
+        )
         return out
+
+    def secret_paths(self) -> tuple[str, ...]:
+        """Dotted paths of secrets from the document's root: the mapping's own, and the
+        secret columns of child tables (`items.token` for column `token` of `items`)."""
+        paths = {p for p in self.secret_fields if "." in p}
+        paths |= {
+            f"{ch.source}.{c.source}"
+            for ch in self.children
+            for c in ch.columns
+            if c.secret and not c.source.startswith("$")
+        }
+        return tuple(sorted(paths))
+
+    def secret_values(self, payload: Any) -> list[str]:
+        """The secret values of a document, as text: what `redact` replaces, so that error
+        text quoting one of them can be scrubbed (`dualsync.redact.scrub`)."""
+        found: list[str] = []
+        redact_document(payload, names=self.secret_fields, paths=self.secret_paths(), found=found)
+        return found
+
+    def canonical_key(self, legacy_key: str) -> str:
+        """The one spelling of a legacy key that the version gate (`row_state`) is keyed on.
+
+        Strategies that parse the key (`uuid`, `int`) accept many spellings of one target
+        key (upper or lower case, braces, `urn:uuid:`; leading zeros, spaces): the
+        canonical key is the target key's text form (`str(UUID(k))`, `str(int(k))`), so
+        that a delete and a late upsert spelled differently meet in row_state. Strategies
+        that keep the key (`text`, composite keys, validated part by part) or hash it
+        (`uuid5`, `cuid`, where each spelling is its own target row) keep it as is. The
+        rule, without naming strategies: the target key's text form is canonical when it
+        translates back to the same target key. Raises `MappingError` when the key does
+        not fit the strategy."""
+        values = self.translate_key(legacy_key)
+        if self._separator is not None:
+            return legacy_key
+        [value] = values
+        text = str(value)
+        if text == legacy_key:
+            return legacy_key
+        try:
+            same = bool(self._key_fn(text) == value)
+        except ValueError:
+            same = False
+        return text if same else legacy_key
 
 
 @dataclass(eq=False)

@@ -1,4 +1,4 @@
-"""Mapping errors: each says which entity, key, field and value (redacted when secret)."""
+"""Mapping errors: each says which entity, key and field, and the value unless it is secret."""
 
 from __future__ import annotations
 

@@ -18,11 +18,15 @@ __all__ = ["Catalog", "DbColumn", "introspect"]
 QualifiedName = tuple[str, str]
 
 # Domains are looked through (`bt` is the base type); `typcategory = 'A'` marks arrays,
-# whose element type is `et`. `atttypmod` of a pgvector column is its dimension.
+# whose element type is `et`. `atttypmod` of a pgvector column is its dimension; that of
+# a varchar(n)/char(n) column (or of its domain, `typtypmod`) is n + 4, -1 without n.
 _COLUMNS: Final = """
 select n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
        bn.nspname, bt.typname, bt.typtype, et.typname, a.atttypmod, a.attnotnull,
-       a.atthasdef or a.attidentity <> '' or a.attgenerated <> ''
+       a.atthasdef or a.attidentity <> '' or a.attgenerated <> '',
+       case when bt.typname in ('varchar', 'bpchar') then
+         nullif(case when t.typtype = 'd' then t.typtypmod else a.atttypmod end, -1) - 4
+       end
 from pg_attribute a
 join pg_class c on c.oid = a.attrelid
 join pg_namespace n on n.oid = c.relnamespace
@@ -61,6 +65,8 @@ class DbColumn:
     not_null: bool
     #: a default, identity or generated column: Postgres fills it when the mapping does not
     has_default: bool
+    #: n of varchar(n)/char(n) (`character_maximum_length`), None when unlimited or not text
+    max_length: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +83,9 @@ def introspect(conn: psycopg.Connection[Any], schemas: Iterable[str]) -> Catalog
     wanted = sorted(set(schemas))
     tables: dict[QualifiedName, dict[str, DbColumn]] = {}
     for row in conn.execute(_COLUMNS, (wanted,)).fetchall():
-        nsp, rel, att, display, tnsp, typname, kind, elem, typmod, not_null, has_default = row
+        nsp, rel, att, display, tnsp, typname, kind, elem, typmod, not_null, has_default, n = row
         tables.setdefault((nsp, rel), {})[att] = DbColumn(
-            att, display, tnsp, typname, kind, elem, typmod, not_null, has_default
+            att, display, tnsp, typname, kind, elem, typmod, not_null, has_default, n
         )
     enums: dict[QualifiedName, list[str]] = {}
     for nsp, typ, label in conn.execute(_ENUMS).fetchall():

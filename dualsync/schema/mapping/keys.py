@@ -2,6 +2,8 @@
 
 Deterministic keys need no lookup table and give the same ids on every re-run, so a
 reference (`ref`) to another entity is translated with that entity's strategy alone.
+A key that does not fit its strategy raises `ValueError` without quoting the key: the
+caller names it where it is not secret (a `ref` column may be).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def cuid_for(namespace: str, key: str) -> str:
 def _int(key: str) -> int:
     text = key.strip()
     if not text or not (text.lstrip("-").isascii() and text.lstrip("-").isdigit()):
-        raise ValueError(f"{key[:40]!r} is not an integer key")
+        raise ValueError("is not an integer (key strategy int)")
     return int(text)
 
 
@@ -52,7 +54,7 @@ def _uuid(key: str) -> uuid.UUID:
     try:
         return uuid.UUID(key)
     except ValueError:
-        raise ValueError(f"{key[:40]!r} is not a UUID") from None
+        raise ValueError("is not a UUID (key strategy uuid)") from None
 
 
 def key_function(strategy: Strategy, namespace: str) -> Callable[[str], Any]:

@@ -10,35 +10,10 @@ from pydantic import ValidationError
 from dualsync.schema.mapping.build import compile_mapping
 from dualsync.schema.mapping.compiled import MappingSet
 from dualsync.schema.mapping.errors import MappingFileError
+from dualsync.schema.mapping.lines import line_of, record_lines
 from dualsync.schema.mapping.model import MappingFileModel
 
 __all__ = ["load_mapping"]
-
-Lines = dict[tuple[str | int, ...], int]
-
-
-def _lines(node: yaml.Node, path: tuple[str | int, ...], lines: Lines) -> None:
-    """Record the line of every mapping key and sequence item, by path."""
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            sub = (*path, str(k.value))
-            lines[sub] = k.start_mark.line + 1
-            _lines(v, sub, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            _lines(v, (*path, i), lines)
-
-
-def line_of(lines: Lines, loc: tuple[str | int, ...]) -> int:
-    """The YAML line of the deepest known prefix of `loc`."""
-    for n in range(len(loc), -1, -1):
-        if tuple(loc[:n]) in lines:
-            return lines[tuple(loc[:n])]
-    return 1
-
-
-_ALIASES = {"db_schema": "schema", "source": "from"}
 
 
 def load_mapping(path: Path) -> MappingSet:
@@ -61,14 +36,13 @@ def load_mapping(path: Path) -> MappingSet:
         ) from None
     if node is None:
         raise MappingFileError("the file is empty", path=str(path), line=1)
-    lines: Lines = {}
-    _lines(node, (), lines)
+    lines = record_lines(node)
     data = yaml.safe_load(text)
     try:
         model = MappingFileModel.model_validate(data)
     except ValidationError as exc:
         err = exc.errors(include_url=False, include_input=False)[0]
-        loc = tuple(_ALIASES.get(str(p), p) for p in err["loc"])
+        loc = tuple(err["loc"])  # by alias already: `from`, `schema`, as the file spells them
         where = ".".join(str(p) for p in loc) or "mapping"
         raise MappingFileError(
             f"{where}: {err['msg']}", path=str(path), line=line_of(lines, loc)

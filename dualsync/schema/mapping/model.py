@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from dualsync.schema.envelope import ENTITY_PATTERN
+from dualsync.schema.mapping.coerce_time import zone
 from dualsync.schema.mapping.source import SourceModel
 
 __all__ = ["ChildModel", "ColumnModel", "EntityModel", "KeyModel", "MappingFileModel"]
@@ -14,8 +15,12 @@ __all__ = ["ChildModel", "ColumnModel", "EntityModel", "KeyModel", "MappingFileM
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 ColumnType = Literal[
     "text", "int", "bigint", "smallint", "numeric", "float", "bool", "timestamptz", "date",
-    "time", "jsonb", "uuid", "inet", "enum", "ref", "vector", "objectid", "text[]",
+    "time", "jsonb", "uuid", "inet", "enum", "ref", "vector", "objectid", "text[]", "bytea",
 ]  # fmt: skip
+#: column option -> the one column type it applies to
+_OPTION_TYPES: Final = {
+    "max_length": "text", "epoch": "timestamptz", "naive_zone": "timestamptz", "encoding": "bytea",
+}  # fmt: skip
 
 
 class _Strict(BaseModel):
@@ -33,6 +38,25 @@ class ColumnModel(_Strict):
     values: list[str] | None = None
     entity: str | None = Field(default=None, pattern=ENTITY_PATTERN)
     dim: int | None = Field(default=None, ge=1, le=16000)
+    #: `text`: the column's varchar(n)/char(n) length, in characters, enforced at decode
+    max_length: int | None = Field(default=None, ge=1, le=10485760)
+    #: `timestamptz`: the unit of epoch numbers (default ms)
+    epoch: Literal["s", "ms", "us"] | None = None
+    #: `timestamptz`: the IANA zone of wall-clock times without an offset (default UTC)
+    naive_zone: str | None = None
+    #: `bytea`: how a string holds the bytes (without it, only `$binary` values are bytes)
+    encoding: Literal["base64", "hex"] | None = None
+
+    @field_validator("max_length", "epoch", "naive_zone", "encoding")
+    @classmethod
+    def _option_of_type(cls, value: Any, info: ValidationInfo) -> Any:
+        kind = info.data.get("type")  # absent when `type` itself is invalid: reported first
+        want = _OPTION_TYPES[str(info.field_name)]
+        if kind is not None and kind != want:
+            raise ValueError(f"`{info.field_name}` applies only to `type: {want}` columns")
+        if info.field_name == "naive_zone" and value is not None:
+            zone(value)  # ValueError names the zone and what to write instead
+        return value
 
     @model_validator(mode="after")
     def _type_options(self) -> ColumnModel:

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from dualsync.redact import REDACTED
 from dualsync.schema.mapping.coerce import CoercionError
 from dualsync.schema.mapping.errors import MappingError
 
@@ -44,6 +43,8 @@ class ColumnSpec:
     line: int
     getter: Getter = field(repr=False, compare=False)
     coerce: Callable[[Any], Any] = field(repr=False, compare=False)
+    #: `text` with `max_length:`: the varchar(n)/char(n) length the coercer enforces
+    max_length: int | None = None
 
 
 def getter(source: str) -> Getter:
@@ -69,9 +70,7 @@ def getter(source: str) -> Getter:
     return get
 
 
-def _shown(value: Any, secret: bool) -> str:
-    if secret:
-        return REDACTED
+def _shown(value: Any) -> str:
     # Objects and arrays are described, never quoted: a nested field may be secret (a
     # mapping can mark `requestDetails.email` while the column takes `requestDetails`),
     # and error text reaches logs and dead letters.
@@ -106,12 +105,13 @@ def row_values(
             # CoercionError is a ValueError; the others are a safety net: a coercer that
             # trips over an input must make a MappingError (dead letter), never a crash.
             # Only our own messages are quoted: another exception's text may echo the value.
+            # Coercers never quote the value; it is added here, and only when not secret.
             why = (
                 exc if isinstance(exc, CoercionError) else f"cannot convert ({type(exc).__name__})"
             )
+            shown = "" if c.secret else f" (value {_shown(v)})"
             raise MappingError(
-                f"{entity} {key!r}: field {c.source!r} -> column {c.name} ({c.type}): {why} "
-                f"(value {_shown(v, c.secret)})",
+                f"{entity} {key!r}: field {c.source!r} -> column {c.name} ({c.type}): {why}{shown}",
                 entity=entity, key=key, field=c.source,
             ) from None  # fmt: skip
     return out
@@ -165,8 +165,8 @@ class ChildMapping:
                     row.append(self.own_key(str(raw)))
                 except ValueError as exc:
                     raise MappingError(
-                        f"{entity} {key!r}: {self.source}[{i}] key for child table "
-                        f"{self.table}: {exc}",
+                        f"{entity} {key!r}: {self.source}[{i}]: the key for child table "
+                        f"{self.table} {exc}",
                         entity=entity, key=key, field=self.source,
                     ) from None  # fmt: skip
             if self.order_column is not None:
