@@ -7,6 +7,7 @@ import zlib
 
 import pytest
 import redis.asyncio as aredis
+from redis.exceptions import ResponseError
 
 from dualsync.producers import EventSpec, HybridClock, Publisher, shard_for, stream_key, uuid7
 from dualsync.schema import EnvelopeError, decode_fields
@@ -38,7 +39,7 @@ async def test_publish_many_routes_and_versions(
 ) -> None:
     async with Publisher(redis_client, source="app", prefix=redis_prefix, shards=4) as pub:
         specs = [EventSpec("users", str(i), payload={"n": i}) for i in range(100)]
-        specs.append(EventSpec("users", "7", payload={"n": 700}, version=10**17))
+        specs.append(EventSpec("charts", "7", payload={"n": 700}, version=10**17))  # app domain
         out = await pub.publish_many(specs)
     assert len(out) == 101
     assert all(p.entry_id and not p.spooled for p in out)
@@ -92,3 +93,14 @@ async def test_bad_input_is_refused_before_sending(
         await pub.publish("users", "1", op="merge", payload={})
     await pub.aclose()
     assert await redis_client.exists(stream_key(redis_prefix, 0)) == 0
+
+
+async def test_a_redis_error_on_publish_does_not_quote_the_payload(
+    redis_client: aredis.Redis, redis_prefix: str
+) -> None:
+    await redis_client.set(stream_key(redis_prefix, 0), "not a stream")
+    pub = Publisher(redis_client, source="app", prefix=redis_prefix, shards=1)
+    with pytest.raises(ResponseError, match="WRONGTYPE") as info:
+        await pub.publish("users", "1", payload={"password": "hunter2"})
+    await pub.aclose()
+    assert "hunter2" not in str(info.value)

@@ -2,12 +2,14 @@
 
 from dualsync.producers.builder import EventBuilder, EventSpec, Published
 from dualsync.producers.clock import HybridClock, uuid7
+from dualsync.producers.errors import ClockStateError, VersionDomainError
 from dualsync.producers.publisher import Publisher
 from dualsync.producers.spool import Spool
 from dualsync.producers.sync_publisher import SyncPublisher
 from dualsync.schema.streams import dlq_key, shard_for, stream_key, stream_keys
 
 __all__ = [
+    "ClockStateError",
     "EventBuilder",
     "EventSpec",
     "HybridClock",
@@ -15,6 +17,7 @@ __all__ = [
     "Publisher",
     "Spool",
     "SyncPublisher",
+    "VersionDomainError",
     "dlq_key",
     "shard_for",
     "stream_key",

@@ -1,7 +1,9 @@
 """Turn what an application says ("users/42 changed to this document") into stream entries.
 
 Shared by the async and sync publishers, so both produce byte-identical events: the
-same routing, versions, reference-event rule and signatures.
+same routing, versions, reference-event rule and signatures. Versions follow the
+one-domain-per-entity rule of `dualsync.producers.domains`: an app-supplied version is
+used as is and never fed into the clock.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from dualsync.producers.clock import HybridClock, uuid7
+from dualsync.producers.domains import VersionDomains
 from dualsync.schema.codec import build_fields, format_time
 from dualsync.schema.envelope import ENTITY_PATTERN, Op
 from dualsync.schema.errors import EnvelopeError
@@ -72,23 +75,41 @@ class EventBuilder:
     max_payload_bytes: int = 1024 * 1024
     sign_key: bytes | None = None
     clock: HybridClock = field(default_factory=HybridClock)
+    domains: VersionDomains = field(default_factory=VersionDomains)
 
     def build(self, spec: EventSpec, now: str | None = None) -> BuiltEvent:
         """Build one entry; raise `EnvelopeError` for input no worker could accept.
 
-        `now` is the RFC 3339 time used when the spec has no `occurred_at` (computed
-        once per batch by `build_many`).
+        `now` is the RFC 3339 time used when the spec has no `occurred_at`. Raises
+        `VersionDomainError` if the spec's version domain is not its entity's.
         """
         op = spec.op if type(spec.op) is Op else Op(spec.op)
+        new = self.domains.check([(spec.entity, op.value, spec.version)])
+        built = self._build(spec, op, now)
+        self.domains.remember(new)
+        return built
+
+    def build_many(self, specs: Iterable[EventSpec]) -> list[BuiltEvent]:
+        """Build a batch, all or nothing; events without `occurred_at` share one timestamp."""
+        items = list(specs)
+        ops = [s.op if type(s.op) is Op else Op(s.op) for s in items]
+        new = self.domains.check(
+            [(s.entity, o.value, s.version) for s, o in zip(items, ops, strict=True)]
+        )
+        now = format_time(dt.datetime.now(dt.UTC))
+        built = [self._build(s, o, now) for s, o in zip(items, ops, strict=True)]
+        self.domains.remember(new)
+        return built
+
+    def _build(self, spec: EventSpec, op: Op, now: str | None) -> BuiltEvent:
         if not _ENTITY.match(spec.entity):
             raise EnvelopeError(f"{spec.entity[:64]!r} is not an entity name", field="entity")
         if not spec.key or len(spec.key) > _MAX_KEY or "\x00" in spec.key:
             raise EnvelopeError("must be 1-512 characters without NUL", field="key")
         if op is Op.UPSERT and spec.payload is None:
             raise EnvelopeError("an upsert needs the full document", field="payload")
+        # An app version is the app's (its own domain): it never feeds the clock.
         version = spec.version if spec.version is not None else self.clock.now()
-        if spec.version is not None:
-            self.clock.observe(spec.version)
         payload_json: str | None = None
         ref = False
         if op is Op.UPSERT and spec.payload is not None:
@@ -117,8 +138,3 @@ class EventBuilder:
         )
         stream = stream_key(self.prefix, shard_for(spec.entity, spec.key, self.shards))
         return BuiltEvent(stream, fields, event_id, version, ref)
-
-    def build_many(self, specs: Iterable[EventSpec]) -> list[BuiltEvent]:
-        """Build a batch; events without `occurred_at` share one timestamp."""
-        now = format_time(dt.datetime.now(dt.UTC))
-        return [self.build(s, now) for s in specs]

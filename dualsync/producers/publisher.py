@@ -4,6 +4,14 @@ Happy path: one pipelined XADD per call (`publish_many` sends any number in one 
 trip). When Redis is unreachable the events go to the local fsynced spool and the call
 still succeeds; while anything is spooled, new events are spooled behind it so per-key
 order holds; a background task drains the spool, in order, once Redis answers.
+
+The drain never dies: an outage is waited out every `retry_interval`; any other error
+(a Redis `ResponseError` such as WRONGTYPE or OOM, a disk error) is logged and retried
+with exponential backoff, and `spooling` stays true meanwhile. Spool files adopted from
+a dead process start draining on their own (`async with`, `start()`, or construction
+inside a running loop), not at the first publish. `aclose()` gives the last drain at most
+`close_timeout` seconds, so a Redis that accepts connections but never answers cannot
+hang shutdown; what is left stays spooled for the next publisher.
 """
 
 from __future__ import annotations
@@ -13,26 +21,42 @@ import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Final, Self
 
 import redis.asyncio as aredis
+from redis.exceptions import RedisError, ResponseError
 
 from dualsync.logging import get_logger
 from dualsync.producers.builder import BuiltEvent, EventBuilder, EventSpec, Published
-from dualsync.producers.spool import Spool
+from dualsync.producers.clock import HybridClock
+from dualsync.producers.domains import VersionDomains
+from dualsync.producers.spool import Spool, SpoolEntry, SpoolFile
 from dualsync.schema.envelope import Op
 from dualsync.schema.streams import UNREACHABLE
 from dualsync.settings import Settings
 
-__all__ = ["UNREACHABLE", "Publisher"]
+__all__ = ["CLOCK_FILE", "UNREACHABLE", "Publisher"]
 
 log = get_logger(__name__)
 
-DRAIN_CHUNK = 500
+DRAIN_CHUNK: Final = 500
+#: the longest wait between drain attempts after errors other than an outage
+MAX_BACKOFF: Final = 30.0
+#: the clock's high-water mark, kept in the spool directory
+CLOCK_FILE: Final = "clock.hwm"
+
+
+def _describe(exc: BaseException) -> str:
+    # Unannotated Redis errors carry the server's message only, never the command's values.
+    return str(exc)[:200]
 
 
 class Publisher:
-    """Async publisher. Use as `async with Publisher(...) as pub:` or call `aclose()`."""
+    """Async publisher. Use as `async with Publisher(...) as pub:` or call `aclose()`.
+
+    `app_versions`: entities whose every event carries the app's own version (see
+    `dualsync.producers.domains`); an event without one raises `VersionDomainError`.
+    """
 
     def __init__(
         self,
@@ -45,18 +69,33 @@ class Publisher:
         sign_key: bytes | None = None,
         spool_dir: Path | None = None,
         retry_interval: float = 1.0,
+        app_versions: Iterable[str] = (),
+        close_timeout: float = 5.0,
     ) -> None:
         self._redis = redis
-        self._builder = EventBuilder(source, prefix, shards, max_payload_bytes, sign_key)
+        clock = HybridClock(spool_dir / CLOCK_FILE if spool_dir is not None else None)
+        domains = VersionDomains(app_versions)
+        self._builder = EventBuilder(
+            source, prefix, shards, max_payload_bytes, sign_key, clock, domains
+        )
         self._spool = Spool(spool_dir) if spool_dir is not None else None
         self._retry = retry_interval
+        self._close_timeout = close_timeout
         # Serialises spool appends against the drain so order is kept.
         self._lock = asyncio.Lock()
         self._drainer: asyncio.Task[None] | None = None
-        if self._spool is not None and self._spool.adopt_orphans():
-            self._spool_pending = True
-        else:
-            self._spool_pending = False
+        self._closing = False
+        # Per spool file: entry ends already in Redis although their chunk failed part-way,
+        # so a retry does not send them again.
+        self._delivered: dict[Path, set[int]] = {}
+        self._spool_pending = self._spool is not None and self._spool.adopt_orphans() > 0
+        if self._spool_pending:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                pass  # no loop yet: `start()`, `async with` or the first publish drains them
+            else:
+                self._start_drainer()
 
     @classmethod
     def from_settings(cls, settings: Settings, redis: aredis.Redis, **kw: Any) -> Self:
@@ -77,6 +116,11 @@ class Publisher:
     def builder(self) -> EventBuilder:
         """The event builder (routing, versions, signing) this publisher uses."""
         return self._builder
+
+    async def start(self) -> None:
+        """Start draining spool files adopted from a dead process (idempotent)."""
+        if self._spool_pending:
+            self._start_drainer()
 
     async def publish(
         self,
@@ -117,7 +161,10 @@ class Publisher:
         async with self._redis.pipeline(transaction=False) as pipe:
             for b in built:
                 pipe.xadd(b.stream, b.fields)  # type: ignore[arg-type]  # redis stubs want bytes-ish keys
-            ids = await pipe.execute()
+            ids = await pipe.execute(raise_on_error=False)
+        for i in ids:
+            if isinstance(i, ResponseError):
+                raise i  # not annotated by redis-py, so it does not quote the payload
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
     async def _to_spool(self, built: list[BuiltEvent]) -> None:
@@ -126,20 +173,44 @@ class Publisher:
         async with self._lock:
             await asyncio.to_thread(spool.append, [(b.stream, b.fields) for b in built])
             self._spool_pending = True
-        if self._drainer is None or self._drainer.done():
+        self._start_drainer()
+
+    def _start_drainer(self) -> None:
+        if not self._closing and (self._drainer is None or self._drainer.done()):
             self._drainer = asyncio.create_task(self._drain_loop(), name="dualsync-spool-drain")
 
     async def _drain_loop(self) -> None:
-        while self._spool_pending:
+        failures, waiting = 0, False
+        while self._spool_pending and not self._closing:
             try:
                 await self.flush()
-            except UNREACHABLE:
+            except UNREACHABLE as exc:
+                if not waiting:  # once per outage, not every retry_interval
+                    log.warning(
+                        "spool_drain_waiting", error_type=type(exc).__name__, error=_describe(exc)
+                    )
+                    waiting = True
                 await asyncio.sleep(self._retry)
+            except Exception as exc:  # the drain must never die: it logs and retries
+                failures += 1
+                delay = min(self._retry * 2 ** min(failures - 1, 30), max(MAX_BACKOFF, self._retry))
+                log.error(  # noqa: TRY400 - a Redis error's message says it all, every retry
+                    "spool_drain_failed",
+                    error_type=type(exc).__name__,
+                    error=_describe(exc),
+                    attempt=failures,
+                    retry_in_s=round(delay, 3),
+                    exc_info=not isinstance(exc, RedisError),  # a bug: keep its traceback
+                )
+                await asyncio.sleep(delay)
+            else:
+                failures, waiting = 0, False
 
     async def flush(self) -> int:
         """Drain the spool to Redis now; return how many entries were sent.
 
-        Raises an `UNREACHABLE` error if Redis is still down (entries stay spooled).
+        Raises an `UNREACHABLE` error if Redis is still down, or the first `ResponseError`
+        of a chunk (entries stay spooled from the first one not yet in Redis).
         """
         if self._spool is None:
             return 0
@@ -151,15 +222,37 @@ class Publisher:
                     self._spool_pending = False
                     break
                 f, chunk = nxt
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for e in chunk:
-                        pipe.xadd(e.stream, e.fields)  # type: ignore[arg-type]  # redis stub: dict is invariant
-                    await pipe.execute()
-                await asyncio.to_thread(spool.commit, f, chunk[-1].end)
-                sent += len(chunk)
+                sent += await self._send_chunk(spool, f, chunk)
         if sent:
             log.info("spool_drained", events=sent)
         return sent
+
+    async def _send_chunk(self, spool: Spool, f: SpoolFile, chunk: list[SpoolEntry]) -> int:
+        done = self._delivered.setdefault(f.path, set())
+        todo = [e for e in chunk if e.end not in done]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for e in todo:
+                pipe.xadd(e.stream, e.fields)  # type: ignore[arg-type]  # redis stub: dict is invariant
+            results = await pipe.execute(raise_on_error=False)
+        error: Exception | None = None
+        for e, r in zip(todo, results, strict=True):
+            if isinstance(r, Exception):
+                error = error or r
+            else:
+                done.add(e.end)
+        committed = 0
+        for e in chunk:  # the longest prefix now in Redis
+            if e.end not in done:
+                break
+            committed += 1
+        if committed:
+            await asyncio.to_thread(spool.commit, f, chunk[committed - 1].end)
+            done.difference_update(e.end for e in chunk[:committed])
+        if not done:
+            del self._delivered[f.path]
+        if error is not None:
+            raise error
+        return committed
 
     @property
     def spooling(self) -> bool:
@@ -167,18 +260,32 @@ class Publisher:
         return self._spool_pending
 
     async def aclose(self) -> None:
-        """Try a last drain, stop the drainer, release the spool (undrained entries stay)."""
+        """Stop the drainer, try a last drain for at most `close_timeout` s, release the spool.
+
+        Undrained entries stay in the spool for the next publisher on the directory.
+        """
+        self._closing = True
         if self._drainer is not None:
             self._drainer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._drainer
         if self._spool_pending:
-            with contextlib.suppress(*UNREACHABLE):
-                await self.flush()
+            try:
+                async with asyncio.timeout(self._close_timeout):
+                    await self.flush()
+            except Exception as exc:  # noqa: BLE001 - closing never fails because Redis did
+                log.warning(
+                    "spool_left_for_next_publisher",
+                    error_type=type(exc).__name__,
+                    error=_describe(exc),
+                )
         if self._spool is not None:
+            # Waits (on the spool's mutex) for a commit still running in a cancelled drain's
+            # worker thread: milliseconds at most, so not worth a thread of its own.
             self._spool.close()
 
     async def __aenter__(self) -> Self:
+        await self.start()
         return self
 
     async def __aexit__(
