@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import redis.asyncio as aredis
 
@@ -46,3 +47,38 @@ async def test_reclaim_acks_entries_trimmed_while_pending(
     assert [e.fields[b"n"] for e in got] == [b"0", b"2"]
     pending = await redis_client.xpending(s, "apply")
     assert pending["pending"] == 2  # the deleted one is no longer pending on 6.2 or 7.x
+
+
+async def test_reclaimed_delivery_counts_are_exact_among_interleaved_consumers(
+    redis_client: aredis.Redis, redis_prefix: str
+) -> None:
+    """A dead consumer's entries interleave with live consumers' in the PEL: the counts of
+    the reclaimed ones come from XPENDING per id, not from a window over the id range."""
+    s = f"{redis_prefix}:events:{{0}}"
+    await redis_client.xgroup_create(s, "apply", id="0", mkstream=True)
+    dead: list[Any] = []  # entry ids (Any: redis-py's stubs take a list of an id union)
+    live: dict[str, list[Any]] = {"b": [], "c": []}
+    for i in range(60):
+        dead.append(await _add_and_read(redis_client, s, "dead", i))
+        for j in range(3):  # six live entries per dead one, spread over two consumers
+            for name, ids in live.items():
+                ids.append(await _add_and_read(redis_client, s, name, i * 10 + j))
+    # The dead consumer's entries are poison: delivered three times already.
+    for _ in range(2):
+        await redis_client.xclaim(s, "apply", "dead", 0, dead)
+    await asyncio.sleep(0.15)
+    for name, ids in live.items():  # live consumers keep theirs busy (idle time reset)
+        await redis_client.xclaim(s, "apply", name, 0, ids, justid=True)
+
+    got = await reclaim_idle(redis_client, [s], "apply", "alive", 100, 1000)
+
+    assert [e.id for e in got] == dead
+    assert {e.id: e.deliveries for e in got} == dict.fromkeys(dead, 4)
+    rows = await redis_client.xpending_range(s, "apply", "-", "+", 1000, consumername="alive")
+    assert {r["message_id"].decode(): r["times_delivered"] for r in rows} == dict.fromkeys(dead, 4)
+
+
+async def _add_and_read(client: aredis.Redis, stream: str, consumer: str, n: int) -> str:
+    entry_id = await client.xadd(stream, {"n": str(n)})
+    await client.xreadgroup("apply", consumer, {stream: ">"}, count=1)
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)

@@ -2,7 +2,9 @@
 
 Replay re-adds the original, unredacted fields (kept in `<prefix>:dlq:raw`) to the
 event's shard stream, so it goes through decode, mapping and the version gate like any
-event; its DLQ entry is removed once the re-add succeeded.
+event; its DLQ entry is removed once the re-add succeeded. Replay and purge also remove
+the letter's entry in `<prefix>:dlq:index` (source entry -> DLQ id, which the worker
+checks so that a poison redelivered after a crash is not dead-lettered twice).
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ import orjson
 import redis.asyncio as aredis
 
 from dualsync.errors import PermanentError
-from dualsync.schema.streams import dlq_key, shard_for, stream_key
+from dualsync.schema.streams import (
+    dlq_index_field,
+    dlq_index_key,
+    dlq_key,
+    dlq_raw_key,
+    shard_for,
+    stream_key,
+)
 
 _PAGE = 1000
 
@@ -107,7 +116,7 @@ async def replay(
     client: aredis.Redis, prefix: str, shards: int, letters: list[DeadLetterView], *, dry_run: bool
 ) -> list[tuple[DeadLetterView, str]]:
     """Re-add each letter's original event to its shard stream; return (letter, target)."""
-    raw_key = f"{dlq_key(prefix)}:raw"
+    raw_key = dlq_raw_key(prefix)
     done: list[tuple[DeadLetterView, str]] = []
     for d in letters:
         raw = await cast("Awaitable[bytes | None]", client.hget(raw_key, d.id))
@@ -123,6 +132,8 @@ async def replay(
                 pipe.xadd(target, fields)
                 pipe.xdel(dlq_key(prefix), d.id)
                 pipe.hdel(raw_key, d.id)
+                if d.stream and d.entry_id:
+                    pipe.hdel(dlq_index_key(prefix), dlq_index_field(d.stream, d.entry_id))
                 await pipe.execute()
         done.append((d, target))
     return done
@@ -132,13 +143,18 @@ async def purge(client: aredis.Redis, prefix: str, older_than: dt.timedelta) -> 
     """Delete DLQ entries older than `older_than` (by their stream id time)."""
     cutoff_ms = int((dt.datetime.now(dt.UTC) - older_than).timestamp() * 1000)
     rows = cast("list[Any]", await client.xrange(dlq_key(prefix), max=f"{cutoff_ms}-0"))
-    ids = [_s(r[0]) for r in rows if _s(r[0]) != f"{cutoff_ms}-0"]
-    if not ids:
+    views = [_view(*r) for r in rows if _s(r[0]) != f"{cutoff_ms}-0"]
+    if not views:
         return 0
     async with client.pipeline(transaction=False) as pipe:
-        for chunk_start in range(0, len(ids), 500):
-            chunk = ids[chunk_start : chunk_start + 500]
-            pipe.xdel(dlq_key(prefix), *chunk)
-            pipe.hdel(f"{dlq_key(prefix)}:raw", *chunk)
+        for chunk_start in range(0, len(views), 500):
+            chunk = views[chunk_start : chunk_start + 500]
+            pipe.xdel(dlq_key(prefix), *(v.id for v in chunk))
+            pipe.hdel(dlq_raw_key(prefix), *(v.id for v in chunk))
+            index = [
+                dlq_index_field(v.stream, v.entry_id) for v in chunk if v.stream and v.entry_id
+            ]
+            if index:
+                pipe.hdel(dlq_index_key(prefix), *index)
         await pipe.execute()
-    return len(ids)
+    return len(views)

@@ -15,7 +15,16 @@ import zlib
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["UNREACHABLE", "dlq_key", "shard_for", "stream_key", "stream_keys"]
+__all__ = [
+    "UNREACHABLE",
+    "dlq_index_field",
+    "dlq_index_key",
+    "dlq_key",
+    "dlq_raw_key",
+    "shard_for",
+    "stream_key",
+    "stream_keys",
+]
 
 #: errors that mean "Redis is not there right now" (spool, retry, ride out), as opposed to a
 #: bad command; shared by publishers and workers
@@ -40,3 +49,19 @@ def stream_keys(prefix: str, shards: int) -> list[str]:
 def dlq_key(prefix: str) -> str:
     """The dead-letter stream."""
     return f"{prefix}:dlq"
+
+
+def dlq_raw_key(prefix: str) -> str:
+    """The hash of dead letters' unredacted originals (field: DLQ entry id), for replay."""
+    return f"{dlq_key(prefix)}:raw"
+
+
+def dlq_index_key(prefix: str) -> str:
+    """The hash that maps a dead-lettered source entry to its DLQ entry id (field:
+    `dlq_index_field`), so a poison redelivered after a crash is not dead-lettered twice."""
+    return f"{dlq_key(prefix)}:index"
+
+
+def dlq_index_field(stream: str, entry_id: str) -> str:
+    """The field of a source entry in `dlq_index_key`: `<stream>/<entry id>`."""
+    return f"{stream}/{entry_id}"

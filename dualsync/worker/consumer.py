@@ -13,7 +13,7 @@ import itertools
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aredis
@@ -27,11 +27,17 @@ from dualsync.schema.legacy import LegacyReader
 from dualsync.schema.mapping import MappingSet
 from dualsync.schema.streams import UNREACHABLE, stream_keys
 from dualsync.worker.config import WorkerConfig
-from dualsync.worker.deadletter import DeadLetter, dead_letter, error_text
+from dualsync.worker.deadletter import (
+    DeadLetter,
+    Redactor,
+    dead_letter,
+    error_text,
+    traceback_text,
+)
 from dualsync.worker.decode import Decoded, decode_batch
 from dualsync.worker.entry import Entry
 from dualsync.worker.reader import StreamReader
-from dualsync.worker.reclaim import claim_for_retry, reclaim_idle
+from dualsync.worker.reclaim import claim_for_retry, reclaim_idle, touch_for_retry
 from dualsync.worker.retry import Failure, backoff, classify, reason_of
 from dualsync.worker.stats import Stats
 
@@ -44,7 +50,9 @@ log = get_logger(__name__)
 class _Retry:
     due: float
     seq: int
-    entries: list[Entry]
+    entries: list[Entry] = field(compare=False)
+    #: a data-failure retry (a delivery that counts) or an outage retry (does not count)
+    counted: bool = field(compare=False)
 
 
 class Consumer:
@@ -85,7 +93,7 @@ class Consumer:
         self._seq = itertools.count()
         self._stop = asyncio.Event()
         self._next_reclaim = 0.0
-        self._secrets = {n: em.secret_fields for n, em in mappings.entities.items()}
+        self._redactor = Redactor(mappings)
 
     def stop(self) -> None:
         """Finish the batch in hand, then return from `run`."""
@@ -172,18 +180,33 @@ class Consumer:
 
     async def _due_retries(self) -> list[Entry]:
         now = time.monotonic()
-        due: list[Entry] = []
+        counted: list[Entry] = []
+        outage: list[Entry] = []
         while self._retries and self._retries[0].due <= now:
-            due.extend(heapq.heappop(self._retries).entries)
-        if not due:
+            r = heapq.heappop(self._retries)
+            (counted if r.counted else outage).extend(r.entries)
+        if not counted and not outage:
             return []
-        self.stats.retried += len(due)
-        return await claim_for_retry(self._redis, self.config.group, self.name, due)
+        self.stats.retried += len(counted) + len(outage)
+        group = self.config.group
+        out = await claim_for_retry(self._redis, group, self.name, counted) if counted else []
+        if outage:
+            out += await touch_for_retry(self._redis, group, self.name, outage)
+        return out
 
-    def _schedule(self, entries: list[Entry]) -> None:
-        attempt = max(e.deliveries for e in entries)
+    def _schedule(self, entries: list[Entry], *, counted: bool) -> None:
+        """Retry later. A counted retry (a data failure) re-claims with a delivery that
+        counts towards the limits; an outage retry does not (see `reclaim`), and backs off
+        by its own count of consecutive outage retries."""
+        if counted:
+            attempt = max(e.deliveries for e in entries)
+        else:
+            for e in entries:
+                e.outage_retries += 1
+            attempt = max(e.outage_retries for e in entries)
         delay = backoff(attempt, self.config.retry_base_s, self.config.retry_cap)
-        heapq.heappush(self._retries, _Retry(time.monotonic() + delay, next(self._seq), entries))
+        due = time.monotonic() + delay
+        heapq.heappush(self._retries, _Retry(due, next(self._seq), entries, counted))
 
     async def process(self, entries: list[Entry]) -> None:
         """Apply one batch of entries end to end."""
@@ -200,9 +223,12 @@ class Consumer:
                 signing_keys=self._keys,
                 require_signature=self.config.require_signature,
                 max_deliveries=self.config.max_deliveries,
+                redactor=self._redactor,
             )
             if decoded.retry:
-                self._schedule(decoded.retry)
+                self._schedule(decoded.retry, counted=False)
+            if decoded.retry_counted:
+                self._schedule(decoded.retry_counted, counted=True)
             await self._apply(collapse(decoded.changes), decoded)
             await self._dead_letter(decoded.letters)
             self.stats.batches += 1
@@ -228,11 +254,13 @@ class Consumer:
         self.stats.stale += result.stale + len(entries) - len(changes)
 
     async def _on_failure(self, exc: Exception, changes: list[Change], decoded: Decoded) -> None:
+        """Systemic: retry the batch (uncounted). Anything else: bisect until the failing
+        change is alone, then retry it (counted) or dead-letter it (see `retry`)."""
         kind = classify(exc)
         entries = self._entries_of(changes, decoded)
         if kind is Failure.SYSTEMIC:
             log.error("batch_failed_will_retry", error=error_text(exc), events=len(entries))
-            self._schedule(entries)
+            self._schedule(entries, counted=False)
             return
         if len(changes) > 1:
             mid = len(changes) // 2
@@ -241,22 +269,28 @@ class Consumer:
             await self._apply(changes[mid:], decoded)
             return
         change = changes[0]
-        limit = (
-            self.config.transient_max_deliveries
-            if kind is Failure.DATA_TRANSIENT
-            else self.config.max_deliveries
-        )
+        reason = reason_of(exc)
+        text = self._redactor.scrub(error_text(exc), change.entity, entries)
+        extra: dict[str, str] = {}
+        if kind is Failure.INTERNAL:  # nobody foresaw it: the traceback helps, scrubbed
+            extra["traceback"] = self._redactor.scrub(traceback_text(exc), change.entity, entries)
         with bound_contextvars(entity=change.entity, key=change.key, event_id=change.event_id):
-            if max(e.deliveries for e in entries) < limit:
-                log.warning("event_failed_will_retry", reason=reason_of(exc), error=error_text(exc))
-                self._schedule(entries)
+            if max(e.deliveries for e in entries) < self._limit(kind):
+                log.warning("event_failed_will_retry", reason=reason, error=text, **extra)
+                self._schedule(entries, counted=True)
                 return
-            log.error("event_dead_lettered", reason=reason_of(exc), error=error_text(exc))
-        text = error_text(exc)
+            log.error("event_dead_lettered", reason=reason, error=text, **extra)
         decoded.letters.extend(
-            DeadLetter(e, reason_of(exc), text, change.entity, change.key, change.event_id)
-            for e in entries
+            DeadLetter(e, reason, text, change.entity, change.key, change.event_id) for e in entries
         )
+
+    def _limit(self, kind: Failure) -> int:
+        """Deliveries before an isolated failure of this kind is dead-lettered."""
+        if kind is Failure.INVALID:
+            return 0  # our own verdict on the input: retrying it cannot help
+        if kind is Failure.DATA_TRANSIENT:
+            return self.config.transient_max_deliveries
+        return self.config.max_deliveries
 
     async def _ack(self, entries: list[Entry]) -> None:
         by_stream: dict[str, list[str]] = {}
@@ -277,6 +311,6 @@ class Consumer:
                 "dead_letter", reason=d.reason, entity=d.entity, key=d.key, event_id=d.event_id
             )
         await dead_letter(
-            self._redis, self.config.prefix, self.config.group, self.name, letters, self._secrets
+            self._redis, self.config.prefix, self.config.group, self.name, letters, self._redactor
         )
         self.stats.dead_lettered += len(letters)

@@ -5,29 +5,60 @@ error text, entity, key, event_id, delivery count and the original fields with s
 redacted. The unredacted original, needed to replay, goes to the hash
 `<prefix>:dlq:raw` (field = DLQ entry id), which no command prints. Then the source
 entry is acked: the poison never blocks the events behind it.
+
+Crash safety. The DLQ entry, its raw original and the index entry
+`<prefix>:dlq:index` (source stream + entry id -> DLQ id) are written by one Lua script,
+atomically (all three or none; the script first looks the source entry up in the
+index). The XACK of the source entry follows. A crash in between leaves the entry
+pending; when it is redelivered and dead-lettered again, the script finds it in the
+index and writes nothing: one dead letter, with its original, never a duplicate
+without one. (The three DLQ keys must live on one node; the source streams need not.)
+
+Redaction. Payloads are shown through the entity's mapping (`EntityMapping.redact`:
+secret names anywhere, secret paths through nested objects and arrays, credential-like
+names); an entity the mapping does not know gets the name rules alone. A payload that is
+not valid JSON is not shown at all (text that cannot be parsed cannot be redacted
+reliably), only its length and hash. Error text is scrubbed of the event's secret
+values, since messages (a database's, a library's) may quote a value.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Iterable
+import hashlib
+import traceback
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import psycopg
 import redis.asyncio as aredis
 
 from dualsync.errors import DualsyncError
-from dualsync.redact import REDACTED, is_secret_name, redact_url, redact_value
-from dualsync.schema.streams import dlq_key
+from dualsync.redact import REDACTED, is_secret_name, redact_document, redact_url, scrub
+from dualsync.schema.mapping import EntityMapping, MappingSet
+from dualsync.schema.streams import dlq_index_field, dlq_index_key, dlq_key, dlq_raw_key
 from dualsync.worker.entry import Entry
 
-__all__ = ["DeadLetter", "dead_letter", "error_text", "redacted_fields"]
+__all__ = ["DeadLetter", "Redactor", "dead_letter", "error_text", "traceback_text"]
 
 MAX_ERROR = 2000
+MAX_TRACEBACK = 8000
 MAX_PAYLOAD_SHOWN = 64 * 1024
-_JSON_SECRET = re.compile(r'("([^"\\]*)"\s*:\s*)"(?:[^"\\]|\\.)*"')
+
+# KEYS: DLQ stream, raw hash, index hash. ARGV: index field, raw original, then the DLQ
+# entry's field/value pairs. Returns the DLQ id (the existing one if already written).
+_WRITE_LETTER = """
+local known = redis.call('HGET', KEYS[3], ARGV[1])
+if known and #redis.call('XRANGE', KEYS[1], known, known) > 0 then
+  return known
+end
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
+redis.call('HSET', KEYS[2], id, ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], id)
+return id
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,47 +74,112 @@ class DeadLetter:
 
 
 def error_text(exc: BaseException) -> str:
-    """A one-line, secret-free description of an error.
+    """A one-line description of an error, without what is known to quote values.
 
     psycopg's DETAIL lines quote row values ("Key (token)=(...)"), so database errors
-    contribute only their primary message and constraint name.
+    contribute only their primary message and constraint name. The caller scrubs the
+    event's secret values from it (`Redactor.scrub`).
     """
     if isinstance(exc, psycopg.Error) and exc.diag is not None:
         primary = exc.diag.message_primary or type(exc).__name__
         constraint = exc.diag.constraint_name
         text = f"{primary} (constraint {constraint})" if constraint else primary
     elif isinstance(exc, DualsyncError):
-        text = str(exc)  # our messages redact secrets where they are built
+        text = str(exc)  # our messages leave secret values out where they are built
     else:
         text = f"{type(exc).__name__}: {exc}"
     return redact_url(" ".join(text.split()))[:MAX_ERROR]
 
 
-def _redact_json_text(text: str, extra: frozenset[str]) -> str:
-    def repl(m: re.Match[str]) -> str:
-        return f'{m.group(1)}"{REDACTED}"' if is_secret_name(m.group(2), extra) else m.group(0)
+def traceback_text(exc: BaseException) -> str:
+    """The traceback of an unforeseen error, for the log (the caller scrubs it)."""
+    text = "".join(traceback.format_exception(exc))
+    return redact_url(text)[-MAX_TRACEBACK:]
 
-    return _JSON_SECRET.sub(repl, text)
+
+def _payload_note(raw: bytes, what: str) -> str:
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    return f"<not shown: {what}, {len(raw)} bytes, sha256 {digest}>"
 
 
-def redacted_fields(fields: dict[bytes, bytes], secret_names: Iterable[str] = ()) -> dict[str, str]:
-    """The entry's fields as text with secrets redacted (payload parsed when it is JSON)."""
-    extra = frozenset(secret_names)
-    out: dict[str, str] = {}
-    for k, v in fields.items():
-        name = k.decode(errors="replace")
-        text = v.decode(errors="replace")
-        if name == "payload":
+class Redactor:
+    """How a worker shows an event: its mapping's redaction, per entity."""
+
+    def __init__(self, mappings: MappingSet | None = None) -> None:
+        self._entities: Mapping[str, EntityMapping] = mappings.entities if mappings else {}
+
+    def _mapping(self, entity: str) -> EntityMapping | None:
+        return self._entities.get(entity)
+
+    def document(self, entity: str, doc: Any) -> Any:
+        """A redacted copy of a document of `entity`."""
+        em = self._mapping(entity)
+        if em is not None and isinstance(doc, dict):
+            return em.redact(doc)
+        names = em.secret_fields if em is not None else frozenset()
+        return redact_document(doc, names=names)
+
+    def secrets(self, entity: str, doc: Any) -> list[str]:
+        """The secret values of a document (what `document` replaces), as text."""
+        em = self._mapping(entity)
+        if em is not None:
+            return em.secret_values(doc)
+        found: list[str] = []
+        redact_document(doc, found=found)
+        return found
+
+    def entry_secrets(self, entity: str, entries: Iterable[Entry]) -> list[str]:
+        """The secret values of the payloads of some entries."""
+        out: list[str] = []
+        for e in entries:
+            raw = e.fields.get(b"payload")
+            if raw is None:
+                continue
             try:
-                text = orjson.dumps(redact_value(orjson.loads(v), extra)).decode()
+                doc = orjson.loads(raw)
             except orjson.JSONDecodeError:
-                text = _redact_json_text(text, extra)
-            if len(text) > MAX_PAYLOAD_SHOWN:
-                text = text[:MAX_PAYLOAD_SHOWN] + "...(truncated)"
-        elif is_secret_name(name, extra):
-            text = REDACTED
-        out[name] = text
-    return out
+                continue
+            out += self.secrets(entity, doc)
+        return out
+
+    def scrub(
+        self, text: str, entity: str, entries: Iterable[Entry], docs: Iterable[Any] = ()
+    ) -> str:
+        """`text` without the secret values of these entries' payloads (and of `docs`,
+        documents read from the legacy store for reference events)."""
+        secrets = self.entry_secrets(entity, entries)
+        for d in docs:
+            secrets += self.secrets(entity, d)
+        return scrub(text, secrets) if secrets else text
+
+    def payload(self, entity: str, raw: bytes) -> str:
+        """A payload as shown: redacted JSON, or a note when it cannot be redacted."""
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return _payload_note(raw, "not valid JSON")
+        if not isinstance(doc, dict | list):
+            return _payload_note(raw, f"a JSON {type(doc).__name__}, not an object")
+        text = orjson.dumps(self.document(entity, doc)).decode()
+        if len(text) > MAX_PAYLOAD_SHOWN:
+            text = text[:MAX_PAYLOAD_SHOWN] + "...(truncated)"
+        return text
+
+    def fields(self, entity: str, fields: Mapping[bytes, bytes]) -> dict[str, str]:
+        """An entry's fields as shown: the payload through `payload`, secret-named fields
+        (`sig`) replaced."""
+        em = self._mapping(entity)
+        names = em.secret_fields if em is not None else frozenset()
+        out: dict[str, str] = {}
+        for k, v in fields.items():
+            name = k.decode(errors="replace")
+            if name == "payload":
+                out[name] = self.payload(entity, v)
+            elif is_secret_name(name, names):
+                out[name] = REDACTED
+            else:
+                out[name] = v.decode(errors="replace")
+        return out
 
 
 async def dead_letter(
@@ -92,43 +188,46 @@ async def dead_letter(
     group: str,
     consumer: str,
     letters: list[DeadLetter],
-    secret_names: dict[str, frozenset[str]],
-) -> None:
-    """Write each letter to the DLQ (and its raw original to the raw hash), then ack it."""
+    redactor: Redactor,
+) -> list[str]:
+    """Write each letter (DLQ entry, raw original, index: atomically, once), then ack it.
+
+    Returns the DLQ ids, in order (an existing id when the entry was already there).
+    """
     if not letters:
-        return
+        return []
     now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    async with client.pipeline(transaction=False) as pipe:
-        for d in letters:
-            shown = redacted_fields(d.entry.fields, secret_names.get(d.entity, frozenset()))
-            pipe.xadd(
-                dlq_key(prefix),
-                {
-                    "reason": d.reason,
-                    "error": d.error,
-                    "entity": d.entity,
-                    "key": d.key,
-                    "event_id": d.event_id,
-                    "deliveries": str(d.entry.deliveries),
-                    "stream": d.entry.stream,
-                    "entry_id": d.entry.id,
-                    "consumer": consumer,
-                    "failed_at": now,
-                    "fields": orjson.dumps(shown).decode(),
-                },
-            )
-        ids = await pipe.execute()
-    raw = {
-        (i.decode() if isinstance(i, bytes) else str(i)): orjson.dumps(
+    write = client.register_script(_WRITE_LETTER)
+    keys = [dlq_key(prefix), dlq_raw_key(prefix), dlq_index_key(prefix)]
+    ids: list[str] = []
+    for d in letters:
+        shown = redactor.fields(d.entity, d.entry.fields)
+        error = redactor.scrub(d.error, d.entity, [d.entry])
+        entry = {
+            "reason": d.reason,
+            "error": error,
+            "entity": d.entity,
+            "key": d.key,
+            "event_id": d.event_id,
+            "deliveries": str(d.entry.deliveries),
+            "stream": d.entry.stream,
+            "entry_id": d.entry.id,
+            "consumer": consumer,
+            "failed_at": now,
+            "fields": orjson.dumps(shown).decode(),
+        }
+        raw = orjson.dumps(
             {
                 k.decode(errors="replace"): v.decode(errors="replace")
                 for k, v in d.entry.fields.items()
             }
         )
-        for i, d in zip(ids, letters, strict=True)
-    }
+        args: list[str | bytes] = [dlq_index_field(d.entry.stream, d.entry.id), raw]
+        args += [x for kv in entry.items() for x in kv]
+        got = await write(keys=keys, args=args)
+        ids.append(got.decode() if isinstance(got, bytes) else str(got))
     async with client.pipeline(transaction=False) as pipe:
-        pipe.hset(f"{dlq_key(prefix)}:raw", mapping=raw)
         for d in letters:
             pipe.xack(d.entry.stream, group, d.entry.id)
         await pipe.execute()
+    return ids

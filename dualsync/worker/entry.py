@@ -14,8 +14,11 @@ class Entry:
     stream: str
     id: str
     fields: dict[bytes, bytes]
-    #: how many times the group has delivered it (1 on first read)
+    #: how many times the group has delivered it (1 on first read); outage retries do not
+    #: count (see `dualsync.worker.reclaim.touch_for_retry`)
     deliveries: int = 1
+    #: outage (systemic) retries in this consumer's hands, for their backoff only
+    outage_retries: int = 0
 
 
 def _s(v: bytes | str) -> str:

@@ -1,5 +1,15 @@
 """Pending-entry recovery: XAUTOCLAIM from dead consumers, XCLAIM for our own retries.
 
+Two kinds of retry, counted differently. A data failure (the event's own data failed)
+re-claims with a plain XCLAIM, which increments the group's delivery counter: that
+counter is what `max_deliveries` / `transient_max_deliveries` are compared with. An
+outage retry (the database was unreachable or busy, nobody's data failed) re-claims
+with `XCLAIM ... JUSTID`, which resets the idle time (peers do not reclaim an entry we
+are still retrying) without incrementing the counter, so an outage of any length does
+not use up the delivery budget; the fields are already in memory. The counter stays
+Redis's own (XPENDING shows it; a reclaim by a peer after a crash counts, as it should),
+with no second counter to keep in step.
+
 XAUTOCLAIM (Redis >= 6.2) returns `[cursor, entries]` on 6.2 and
 `[cursor, entries, deleted_ids]` on 7.x; both are handled. Entries trimmed while
 pending come back with no fields (6.2) or in `deleted_ids` (7.x, already removed from
@@ -14,7 +24,13 @@ import redis.asyncio as aredis
 
 from dualsync.worker.entry import Entry, parse_entries
 
-__all__ = ["claim_for_retry", "delivery_counts", "reclaim_idle", "split_autoclaim"]
+__all__ = [
+    "claim_for_retry",
+    "delivery_counts",
+    "reclaim_idle",
+    "split_autoclaim",
+    "touch_for_retry",
+]
 
 
 def split_autoclaim(resp: Any) -> tuple[str, list[Any], list[str]]:
@@ -31,24 +47,23 @@ def _s(v: Any) -> str:
 async def delivery_counts(
     client: aredis.Redis, stream: str, group: str, ids: list[str]
 ) -> dict[str, int]:
-    """Times delivered, per entry id, from XPENDING (one call for the id range)."""
+    """Times delivered, per entry id: one `XPENDING stream group id id 1` per id, pipelined.
+
+    Exact whatever else is pending: a single XPENDING over the ids' range with a COUNT
+    window also returns other consumers' entries in between, which can push ours out of
+    the window (their count then reads as 1 and a poison is dead-lettered late)."""
     if not ids:
         return {}
-    rows = await client.xpending_range(
-        stream, group, min=min(ids, key=_id_key), max=max(ids, key=_id_key), count=len(ids) * 4 + 10
-    )
-    wanted = set(ids)
+    async with client.pipeline(transaction=False) as pipe:
+        for i in ids:
+            pipe.xpending_range(stream, group, min=i, max=i, count=1)
+        replies = await pipe.execute()
     out = {}
-    for r in cast("list[dict[str, Any]]", rows):
-        mid = _s(r["message_id"])
-        if mid in wanted:
-            out[mid] = int(r["times_delivered"])
+    for i, rows in zip(ids, replies, strict=True):
+        for r in cast("list[dict[str, Any]]", rows):
+            if _s(r["message_id"]) == i:
+                out[i] = int(r["times_delivered"])
     return out
-
-
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 async def _ack_deleted(
@@ -102,7 +117,8 @@ async def reclaim_idle(
 async def claim_for_retry(
     client: aredis.Redis, group: str, consumer: str, entries: list[Entry]
 ) -> list[Entry]:
-    """Re-deliver our own pending entries to ourselves (XCLAIM, min-idle 0).
+    """Re-deliver our own pending entries to ourselves after a data failure (XCLAIM,
+    min-idle 0).
 
     This counts as a delivery (the group's counter goes up) and resets the idle time,
     so peers do not reclaim an entry we are still retrying.
@@ -120,4 +136,27 @@ async def claim_for_retry(
         for e in fresh:
             e.deliveries = before.get(e.id, 1) + 1
         out.extend(fresh)
+    return out
+
+
+async def touch_for_retry(
+    client: aredis.Redis, group: str, consumer: str, entries: list[Entry]
+) -> list[Entry]:
+    """Keep our own pending entries for an outage retry, without counting a delivery.
+
+    `XCLAIM ... JUSTID` (min-idle 0) resets the idle time like a plain XCLAIM but leaves
+    the delivery counter alone: an outage is no failure of the event's data. The fields
+    are already in memory. Entries no longer pending (a peer reclaimed and acked them, or
+    Redis 7 found them deleted) are dropped.
+    """
+    by_stream: dict[str, list[Entry]] = {}
+    for e in entries:
+        by_stream.setdefault(e.stream, []).append(e)
+    out: list[Entry] = []
+    for stream, group_entries in by_stream.items():
+        ids = await client.xclaim(
+            stream, group, consumer, 0, [e.id for e in group_entries], justid=True
+        )
+        kept = {_s(i) for i in cast("list[Any]", ids)}
+        out.extend(e for e in group_entries if e.id in kept)
     return out
