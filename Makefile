@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 demo: $(STAMP)
 	$(BIN)/dualsync doctor
+	$(BIN)/dualsync demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check dualsync tests examples bench

@@ -105,6 +105,9 @@ async def test_interrupted_and_resumed_applies_nothing_twice(
     sent = 0
 
     class StopAfter:
+        async def wait_applied(self) -> None:
+            await sink.wait_applied()
+
         async def send(self, entity: str, records: Any, versions: Any) -> Any:
             nonlocal sent
             result = await sink.send(entity, records, versions)

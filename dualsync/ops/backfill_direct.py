@@ -63,6 +63,9 @@ class DirectSink:
                 out.bad.append(BadDoc(entity, rec.key, exc.reason, str(exc)))
         return changes
 
+    async def wait_applied(self) -> None:
+        """Committed chunks are applied already."""
+
     async def send(
         self, entity: str, records: list[LegacyRecord], versions: list[int]
     ) -> SendResult:

@@ -17,6 +17,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 from dualsync.errors import DualsyncError
 from dualsync.logging import configure_logging
 from dualsync.ops.cli_backfill import backfill
+from dualsync.ops.cli_demo import demo
 from dualsync.ops.cli_dlq import app as dlq_app
 from dualsync.ops.cli_doctor import doctor
 from dualsync.ops.cli_mappings import app as mappings_app
@@ -39,6 +40,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.command(help="Check the services dualsync would use and whether they are usable.")(doctor)
+app.command(help="The whole story on the embedded default: two apps move while writing.")(demo)
 app.command(help="Apply change events from the streams to PostgreSQL.")(worker)
 app.command(help="Snapshot the legacy store into PostgreSQL while the app keeps writing.")(backfill)
 app.command(help="Publish the changes of JSON sources whose app cannot publish them.")(scan)

@@ -66,6 +66,14 @@ def backfill(
         int,
         typer.Option(min=1, help="Wait while the streams hold this many unapplied entries."),
     ] = 100_000,
+    parent_wait: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Through the stream, wait up to this long (seconds without progress) for the "
+            "workers to apply an entity before its children are sent.",
+        ),
+    ] = 30.0,
     legacy_root: Annotated[
         Path | None,
         typer.Option(help="Folder relative source paths start from (default: the mapping's)."),
@@ -106,6 +114,7 @@ def backfill(
             run_backfill(
                 settings, ms, options, database_url=svc.database_url, redis_url=svc.redis_url,
                 legacy_root=legacy_root, mongo_url=mongo or settings.mongo_url, max_lag=max_lag,
+                parent_wait_s=parent_wait,
             )
         )  # fmt: skip
     _report(cp, job, checkpoint=options.checkpoint)
@@ -140,6 +149,7 @@ async def run_backfill(
     mongo_db: Any = None,
     max_lag: int = 100_000,
     stores: LegacyStores | None = None,
+    parent_wait_s: float = 30.0,
 ) -> tuple[Checkpoint, Backfill]:
     """Run one backfill with the given services (the CLI's core; the demo calls it too)."""
     stores = stores or open_stores(ms, root=legacy_root, mongo_db=mongo_db, mongo_url=mongo_url)
@@ -159,7 +169,8 @@ async def run_backfill(
                                   prefix=settings.prefix, shards=settings.shards,
                                   max_payload_bytes=settings.max_payload_bytes)  # fmt: skip
             sink = StreamSink(publisher, client, ms, prefix=settings.prefix,
-                              shards=settings.shards, max_lag=max_lag)  # fmt: skip
+                              shards=settings.shards, max_lag=max_lag,
+                              parent_wait_s=parent_wait_s)  # fmt: skip
         job = Backfill(ms, dict(stores.stores), sink, options)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

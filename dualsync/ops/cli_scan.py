@@ -50,11 +50,20 @@ def scan(
     reset: Annotated[
         bool, typer.Option(help="Forget what earlier scans published (republish everything).")
     ] = False,
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            help="Record the current records as published, publishing nothing: run it just "
+            "before `dualsync backfill`, then `scan --watch` publishes only later changes."
+        ),
+    ] = False,
 ) -> None:
     """Detect created, changed and deleted records in the mapping's JSON sources and
     publish their events: each change once, also across restarts (state in Redis)."""
     if once and watch_:
         raise ConfigError("--once and --watch exclude each other")
+    if baseline and watch_:
+        raise ConfigError("--baseline is one pass: run it, then the backfill, then --watch")
     settings = get_settings()
     path = mapping or settings.mapping
     if path is None:
@@ -73,6 +82,7 @@ def scan(
                 watching=watch_,
                 rescan_every_s=rescan_every,
                 reset=reset,
+                baseline=baseline,
             )
         )
     for r in results.values():
@@ -131,6 +141,7 @@ async def _run(
     watching: bool,
     rescan_every_s: float,
     reset: bool,
+    baseline: bool = False,
 ) -> dict[str, PassResult]:
     client = aredis.Redis.from_url(redis_url)
     publisher = Publisher.from_settings(settings, client)
@@ -151,7 +162,7 @@ async def _run(
                 await s.state.reset()
         if not watching:
             for s in scanners:
-                add(await s.scan())
+                add(await (s.baseline() if baseline else s.scan()))
             return totals
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

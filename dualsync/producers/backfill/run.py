@@ -127,14 +127,19 @@ class Backfill:
         names = self._entities()
         cp = self._open_checkpoint()
         cp.save(self.options.checkpoint)
+        sent: set[str] = set()
         for name in names:
             if self._stop.is_set():
                 break
+            if self.ms.entity(name).depends_on & sent:
+                await self.sink.wait_applied()  # parents applied before their children go
+                sent.clear()
             ep = cp.entities.get(name)
             if ep is None:
                 total, segs = await split_segments(self.stores[name], self.options.workers)
                 ep = cp.entities[name] = EntityProgress(total=total, segments=segs)
                 cp.save(self.options.checkpoint)
+            sent.add(name)
             if ep.done:
                 continue
             self.progress.start(name, ep.total, ep.sent)

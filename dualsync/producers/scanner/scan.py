@@ -80,6 +80,20 @@ class Scanner:
         self._publish = publish
         self._app = app_versions
 
+    async def baseline(self) -> PassResult:
+        """Record every record as it is now as already published, publishing nothing.
+
+        Run it just *before* a backfill of the same entity: the backfill snapshots what
+        is there, and every change after the baseline is published by the next pass, with
+        a later version than the backfill's. (After the backfill, edits made in between
+        would be missed.)
+        """
+        publish, self._publish = self._publish, _discard
+        try:
+            return await self.scan()
+        finally:
+            self._publish = publish
+
     async def scan(self) -> PassResult:
         """One full pass."""
         if isinstance(self.store, JsonLinesStore):
@@ -236,6 +250,10 @@ class Scanner:
             if version is not False:
                 specs.append(EventSpec(self.entity, key, "upsert", doc, version))
         return specs, f"{st.st_ino}:{offset + used}:{lines + len(values)}"
+
+
+def _discard(_specs: list[EventSpec]) -> None:
+    """The publish function of a baseline pass."""
 
 
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:

@@ -1,0 +1,1 @@
+"""`dualsync demo`: two legacy applications move to PostgreSQL while they keep writing."""
