@@ -123,3 +123,21 @@ def test_a_plain_value_is_shown_short(kind: str, needle: str, n: int) -> None:
         shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
         assert text.endswith(f"(value {shown})")
         assert text.count(repr(value)[:77]) == 1  # once: in the suffix, not in the message
+
+
+def test_a_child_field_named_secret_by_its_path_is_never_quoted() -> None:
+    """`secret: [items.pin]` marks the child column fed from `pin` inside `items`."""
+    model = MappingFileModel.model_validate({
+        "version": 1, "app": "leak", "entities": {"orders": {
+            "table": "orders", "key": {"column": "id"}, "secret": ["items.pin"],
+            "children": [{"table": "items", "from": "items", "parent_column": "order_id",
+                          "order_column": "pos",
+                          "columns": {"pin": {"from": "pin", "type": "int"}}}],
+        }},
+    })  # fmt: skip
+    ms = compile_mapping(model, Path("<memory>"), {})
+    [child] = ms.entity("orders").children
+    assert child.columns[0].secret
+    with pytest.raises(MappingError) as err:
+        ms.entity("orders").to_rows("o1", {"items": [{"pin": "Zq31337secret"}]})
+    assert "Zq31337secret" not in str(err.value)

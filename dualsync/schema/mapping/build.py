@@ -149,11 +149,15 @@ def _child(
         if ch.key is None:
             key_cols.append(ch.order_column)
     secrets = set(parent.secret)
+    # `secret: [items.code]` names a child field by its path through the array
     cols = tuple(
         c.column(
             n,
             col,
-            n in secrets or col.source in secrets or is_secret_name(col.source),
+            n in secrets
+            or col.source in secrets
+            or f"{ch.source}.{col.source}" in secrets
+            or is_secret_name(col.source),
             (*loc, "columns", n),
         )
         for n, col in ch.columns.items()
