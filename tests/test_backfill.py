@@ -23,7 +23,7 @@ import redis.asyncio as aredis
 from dualsync.consumers.pool import open_pool
 from dualsync.ops.backfill_direct import DirectSink
 from dualsync.ops.cli_backfill import run_backfill
-from dualsync.producers import Publisher
+from dualsync.producers import EventSpec, Publisher
 from dualsync.producers.backfill import Backfill, BackfillOptions, Checkpoint
 from dualsync.producers.stores import open_stores
 from dualsync.schema.mapping import MappingSet, load_mapping
@@ -227,3 +227,40 @@ async def test_live_writes_during_a_backfill_end_at_their_newest_version(
     for key in set(keys) - set(deleted):
         on_disk = orjson.loads((memory / f"{key}.json").read_bytes())
         assert rows[key] == on_disk.get("name"), key
+
+
+async def test_reference_events_are_reread_through_the_mappings_source(
+    db: str, redis_url: str, redis_prefix: str, ms: MappingSet, tmp_path: Path
+) -> None:
+    """A chat too big for the stream travels as a reference event; the worker re-reads
+    it from the app's own file through the json_dir adapter the mapping names."""
+    out, _ = tree(tmp_path, ms, 5)
+    chats = out / "data" / "chat_sessions"
+    path = min(chats.glob("*.json"))
+    doc = orjson.loads(path.read_bytes())
+    doc["title"] = "re-read from the file"
+    doc["messages"] = [{**m, "content": "x" * 2000} for m in doc.get("messages", [])] or [
+        {"role": "user", "content": "x" * 2000, "timestamp": doc["created_at"]}
+    ]
+    path.write_bytes(orjson.dumps(doc))
+    client = aredis.Redis.from_url(redis_url)
+    async with Publisher(client, source="donna-php", prefix=redis_prefix, shards=2,
+                         max_payload_bytes=1024) as pub:  # fmt: skip
+        users = [
+            await pub.publish("users", p.stem, "upsert", orjson.loads(p.read_bytes()), version=1)
+            for p in (out / "data" / "memory").glob("*.json")
+        ]
+        [ref] = await pub.publish_many([EventSpec("chat_sessions", path.stem, "upsert", doc, 1)])
+    assert ref.ref
+    assert users
+    stores = open_stores(ms, root=out)
+    worker = StartOptions(
+        WorkerConfig(prefix=redis_prefix, shards=2, consumer_name="w", block_ms=100),
+        db, redis_url, {}, legacy=stores, mappings=ms,
+    )  # fmt: skip
+    ctx = await run_until_idle(worker, 0.3)
+    await client.aclose()
+    assert ctx.stats.dead_lettered == 0
+    assert query(db, "select title from chat_sessions where chat_id = %s", path.stem) == [
+        ("re-read from the file",)
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,8 @@ import typer
 
 from dualsync.errors import ConfigError
 from dualsync.ops.services import open_services
+from dualsync.producers.stores import open_stores
+from dualsync.schema.mapping import load_mapping
 from dualsync.settings import get_settings
 from dualsync.worker.config import WorkerConfig, default_consumer_name
 from dualsync.worker.context import StartOptions
@@ -53,6 +56,16 @@ def worker(
         float | None,
         typer.Option(help="Exit once the streams are drained and idle this many seconds."),
     ] = None,
+    legacy_root: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder the mapping's relative source paths start from, for re-reading "
+            "reference events (default: the mapping's folder)."
+        ),
+    ] = None,
+    mongo: Annotated[
+        str | None, typer.Option(help="MongoDB URL for Mongo sources (default: MONGO_URL).")
+    ] = None,
 ) -> None:
     """Apply change events from the shard streams to PostgreSQL until SIGTERM."""
     settings = get_settings()
@@ -74,8 +87,14 @@ def worker(
         mapping_paths=(path,),
     )
     keys = {s: k.get_secret_value().encode() for s, k in settings.signing_keys.items()}
-    with open_services(settings) as svc:
-        opts = StartOptions(config, svc.database_url, svc.redis_url, keys)
+    # Reference events (payloads over the size limit) are re-read from the legacy store
+    # through the adapters the mapping's `source:` sections describe.
+    stores = open_stores(
+        load_mapping(path), root=legacy_root, mongo_url=mongo or settings.mongo_url
+    )
+    with open_services(settings) as svc, contextlib.closing(stores):
+        legacy = stores if stores.stores else None
+        opts = StartOptions(config, svc.database_url, svc.redis_url, keys, legacy=legacy)
         if until_idle is not None:
             wctx = asyncio.run(run_until_idle(opts, until_idle))
             typer.echo(" ".join(f"{k}={v}" for k, v in wctx.stats.as_dict().items()))

@@ -87,12 +87,17 @@ class LegacyStores:
         """The record now, from the entity's own store."""
         return await self[entity].get(key)
 
+    def close(self) -> None:
+        """Close the clients opened for the stores (file stores hold nothing open)."""
+        for c in self._closers:
+            c.close()
+        self._closers = []
+
     async def aclose(self) -> None:
         """Close every store and the clients opened for them."""
         for s in self.stores.values():
             await s.aclose()
-        for c in self._closers:
-            c.close()
+        self.close()
 
     async def __aenter__(self) -> Self:
         return self
