@@ -1,8 +1,8 @@
 """The root of every dualsync error.
 
 The worker's retry/dead-letter decision is a type check, never string matching
-(docs/architecture.md, Failure handling): a `RetryableError` leaves the batch pending and is retried with
-backoff; a `PermanentError` isolates the event (bisection) and, after
+(docs/architecture.md, Failure handling): a `RetryableError` leaves the batch pending and
+is retried with backoff; a `PermanentError` isolates the event (bisection) and, after
 `max_deliveries`, dead-letters it with its `reason` code.
 """
 

@@ -136,3 +136,17 @@ def test_keys_cannot_leave_the_folder(tmp_path: Path) -> None:
     for bad in ("../secrets", "a/b", ".hidden", "x\x00y"):
         with pytest.raises(MappingError):
             store._get(bad)
+
+
+def test_a_scalar_record_maps_through_dollar_value(tmp_path: Path) -> None:
+    """tzurot's aliases.json `{alias: fullName}`: the adapter carries the name as
+    `{"value": ...}` and the mapping's `from: $value` reads it."""
+    from dualsync.schema.mapping import load_mapping  # noqa: PLC0415
+
+    ms = load_mapping(Path(__file__).resolve().parent.parent / "examples/tzurot/mapping.yaml")
+    path = tmp_path / "aliases.json"
+    path.write_bytes(orjson.dumps({"lily": "lilith-the-archivist"}))
+    rec = JsonFileStore("personality_aliases", path)._get("lily")
+    assert rec is not None
+    rows = ms.entity("personality_aliases").to_rows(rec.key, rec.doc)
+    assert "lilith-the-archivist" in rows.values

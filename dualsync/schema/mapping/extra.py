@@ -29,8 +29,10 @@ _GONE: Final = object()
 
 def _tree(sources: Iterable[str]) -> Tree:
     root: Tree = {}
-    for source in sources:
-        if source.startswith("$"):  # $key, $index: not document fields
+    for given in sources:
+        # `$value`: a scalar record, carried as {"value": ...}; $key, $index: not fields
+        source = "value" if given == "$value" else given
+        if source.startswith("$"):
             continue
         *parents, last = source.split(".")
         node = root

@@ -16,6 +16,8 @@ from dualsync.schema.mapping.errors import MappingError
 __all__ = ["MISSING", "ChildMapping", "ColumnSpec", "Getter", "RowSet", "getter", "row_values"]
 
 MISSING: Final = object()
+#: the payload field a non-object record travels in (see `$value`)
+VALUE: Final = "value"
 _SHOWN: Final = 80
 Getter = Callable[[Any, str, int], Any]
 
@@ -51,6 +53,10 @@ def getter(source: str) -> Getter:
     # Every getter takes (document, legacy key, array index) and uses what it needs.
     if source == "$key":
         return lambda _doc, key, _idx: key
+    if source == "$value":
+        # A record that is not an object (tzurot's aliases.json `{alias: fullName}`) is
+        # published as `{"value": <record>}` by the adapters; `$value` is the record itself.
+        return lambda doc, _key, _idx: doc.get(VALUE, MISSING) if isinstance(doc, dict) else doc
     if source == "$index":
         return lambda _doc, _key, idx: idx
     parts = source.split(".")
