@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint mypy format pytest bench clean
+.PHONY: help demo test lint mypy format pytest bench clean setup-php
 
 help:
 	@echo "make demo   - create .venv, install, run the main job on the embedded default"
 	@echo "make test   - create .venv, install with test extras, run ruff, mypy and every test"
 	@echo "make bench  - run the benchmarks in bench/ and write bench/results/latest.json"
+	@echo "make setup-php - install PHP and phpredis (Debian packages) for the PHP publisher's tests"
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 1; }
@@ -40,6 +41,11 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 test: lint mypy pytest
+
+# PHP is not a Python dependency: Debian's php-cli and php-redis, for the PHP publisher's
+# contract test (which skips, saying why, without them). Needs root or sudo.
+setup-php:
+	bash scripts/setup-php.sh
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
