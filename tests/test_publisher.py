@@ -89,7 +89,7 @@ async def test_bad_input_is_refused_before_sending(
         await pub.publish("users", "a\x00", payload={})
     with pytest.raises(EnvelopeError, match="payload"):
         await pub.publish("users", "1")
-    with pytest.raises(ValueError, match="merge"):
+    with pytest.raises(EnvelopeError, match="merge"):  # an EnvelopeError (field op) now
         await pub.publish("users", "1", op="merge", payload={})
     await pub.aclose()
     assert await redis_client.exists(stream_key(redis_prefix, 0)) == 0

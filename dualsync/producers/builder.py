@@ -24,8 +24,12 @@ from dualsync.schema.streams import shard_for, stream_key
 
 __all__ = ["BuiltEvent", "EventBuilder", "EventSpec", "Published"]
 
-_ENTITY: Final = re.compile(ENTITY_PATTERN)
+# fullmatch: `^...$` with re.match lets a trailing newline through ("users\n")
+_ENTITY: Final = re.compile(ENTITY_PATTERN.removeprefix("^").removesuffix("$"))
+_SOURCE: Final = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _MAX_KEY: Final = 512
+_MAX_TRACE: Final = 128
+_MAX_VERSION: Final = 2**63
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +81,20 @@ class EventBuilder:
     clock: HybridClock = field(default_factory=HybridClock)
     domains: VersionDomains = field(default_factory=VersionDomains)
 
+    def __post_init__(self) -> None:
+        if not _SOURCE.fullmatch(self.source):
+            raise EnvelopeError(
+                f"{self.source[:64]!r} is not a source name: 1-128 of A-Z a-z 0-9 _ . : -",
+                field="source",
+            )
+
     def build(self, spec: EventSpec, now: str | None = None) -> BuiltEvent:
         """Build one entry; raise `EnvelopeError` for input no worker could accept.
 
         `now` is the RFC 3339 time used when the spec has no `occurred_at`. Raises
         `VersionDomainError` if the spec's version domain is not its entity's.
         """
-        op = spec.op if type(spec.op) is Op else Op(spec.op)
+        op = _op(spec.op)
         new = self.domains.check([(spec.entity, op.value, spec.version)])
         built = self._build(spec, op, now)
         self.domains.remember(new)
@@ -92,7 +103,7 @@ class EventBuilder:
     def build_many(self, specs: Iterable[EventSpec]) -> list[BuiltEvent]:
         """Build a batch, all or nothing; events without `occurred_at` share one timestamp."""
         items = list(specs)
-        ops = [s.op if type(s.op) is Op else Op(s.op) for s in items]
+        ops = [_op(s.op) for s in items]
         new = self.domains.check(
             [(s.entity, o.value, s.version) for s, o in zip(items, ops, strict=True)]
         )
@@ -102,12 +113,22 @@ class EventBuilder:
         return built
 
     def _build(self, spec: EventSpec, op: Op, now: str | None) -> BuiltEvent:
-        if not _ENTITY.match(spec.entity):
+        if not _ENTITY.fullmatch(spec.entity):
             raise EnvelopeError(f"{spec.entity[:64]!r} is not an entity name", field="entity")
         if not spec.key or len(spec.key) > _MAX_KEY or "\x00" in spec.key:
             raise EnvelopeError("must be 1-512 characters without NUL", field="key")
         if op is Op.UPSERT and spec.payload is None:
             raise EnvelopeError("an upsert needs the full document", field="payload")
+        if spec.payload is not None and not isinstance(spec.payload, dict):
+            raise EnvelopeError("the after-image must be an object (a dict)", field="payload")
+        if spec.trace_id is not None and (
+            not spec.trace_id or len(spec.trace_id) > _MAX_TRACE or "\x00" in spec.trace_id
+        ):
+            raise EnvelopeError("must be 1-128 characters without NUL", field="trace_id")
+        if spec.version is not None and (
+            type(spec.version) is not int or not 0 <= spec.version < _MAX_VERSION
+        ):
+            raise EnvelopeError("must be an integer in [0, 2^63)", field="version")
         # An app version is the app's (its own domain): it never feeds the clock.
         version = spec.version if spec.version is not None else self.clock.now()
         payload_json: str | None = None
@@ -138,3 +159,14 @@ class EventBuilder:
         )
         stream = stream_key(self.prefix, shard_for(spec.entity, spec.key, self.shards))
         return BuiltEvent(stream, fields, event_id, version, ref)
+
+
+def _op(op: Op | str) -> Op:
+    if type(op) is Op:
+        return op
+    try:
+        return Op(op)
+    except ValueError:
+        raise EnvelopeError(
+            f"{str(op)[:16]!r} is not an op: upsert or delete", field="op"
+        ) from None
