@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import apply, publish
+from bench import apply, backfill, publish
 from bench._common import record
 
 
@@ -12,6 +12,7 @@ def main() -> None:
     """Run the suite with default sizes."""
     record("publish", asyncio.run(publish.run(50_000, 500, 3)))
     record("apply", asyncio.run(apply.run(50_000, 1000, 3, 2)))
+    record("backfill", asyncio.run(backfill.run(20_000, 1)))
 
 
 if __name__ == "__main__":

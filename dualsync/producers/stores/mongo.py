@@ -111,19 +111,19 @@ class MongoStore:
     async def _scan(
         self, after: str | None, chunk: int, projection: dict[str, int] | None
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        last = None if after is None else await self.id_of(after)
-        while True:
-            query = {} if last is None else {"_id": {"$gt": last}}
-            batch = [
-                d
-                async for d in self._coll.find(query, projection)
-                .sort("_id", 1)
-                .limit(max(chunk, 1))
-            ]
-            if not batch:
-                return
+        """One cursor in `_id` order (the server sends it in batches of `chunk`): not one
+        query per chunk, which costs a sort per chunk on stores without an index walk."""
+        query = {} if after is None else {"_id": {"$gt": await self.id_of(after)}}
+        size = max(chunk, 1)
+        cursor = self._coll.find(query, projection).sort("_id", 1).batch_size(size)
+        batch: list[dict[str, Any]] = []
+        async for doc in cursor:
+            batch.append(doc)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
             yield batch
-            last = batch[-1]["_id"]
 
     async def iter_keys(
         self, after: str | None = None, chunk: int = 1000

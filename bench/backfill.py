@@ -1,0 +1,153 @@
+"""Backfill throughput per kind of legacy store, through the stream and `--direct`.
+
+    python -m bench.backfill [--docs N] [--rounds N]
+
+For a JSON directory (donna's users), one JSON file (tzurot's personalities) and MongoDB
+(panamia's users, on mongomock-motor: the figure says what dualsync costs above an
+in-memory store, not what a real server gives), measured in one run against the same
+servers (embedded unless DATABASE_URL / REDIS_URL are set):
+- read: iterating the adapter's records alone (list, read, parse; no mapping, no I/O out),
+  the baseline each ratio is taken against;
+- stream: the backfill publishing snapshot events to the streams (mapping validation and
+  checkpoints included; the workers apply them separately);
+- direct: the backfill applying through the batch path without Redis (map, COPY, gate).
+Each figure is the median of `--rounds` and is docs/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis.asyncio as aredis
+
+from bench._common import best_of, database_url, record, redis_url
+from dualsync.logging import configure_logging
+from dualsync.ops.cli_backfill import run_backfill
+from dualsync.producers.backfill import BackfillOptions
+from dualsync.producers.stores import LegacyStores, open_stores
+from dualsync.schema.legacy import LegacyStore
+from dualsync.schema.mapping import MappingSet, load_mapping
+from dualsync.schema.migrate import MigrationSet, Migrator, core_set
+from dualsync.settings import Settings, get_settings
+from examples._stores import write_mongo, write_tree
+from examples.donna.generator import generate as donna
+from examples.panamia.generator import generate as panamia
+from examples.tzurot.generator import generate as tzurot
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+CASES = {  # name -> (app, entity, generator)
+    "json_dir": ("donna", "users", donna),
+    "json_file": ("tzurot", "personalities", tzurot),
+    "mongo_mock": ("panamia", "users", panamia),
+}
+
+
+def _fresh_db(server: str, name: str) -> str:
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)'.encode())
+        conn.execute(f'create database "{name}"'.encode())
+    info = psycopg.conninfo.conninfo_to_dict(server)
+    info["dbname"] = name
+    return psycopg.conninfo.make_conninfo("", **info)
+
+
+async def _read(store: LegacyStore) -> float:
+    t0 = time.perf_counter()
+    n = 0
+    async for chunk in store.iter_records(chunk=1000):
+        n += len(chunk)
+    return time.perf_counter() - t0
+
+
+async def _case(
+    name: str, docs: int, rounds: int, server: str, rurl: str, tmp: Path
+) -> dict[str, Any]:
+    app, entity, gen = CASES[name]
+    ms: MappingSet = load_mapping(EXAMPLES / app / "mapping.yaml")
+    db = _fresh_db(server, f"bench_backfill_{name}")
+    Migrator(db, [core_set(), MigrationSet.from_dir(EXAMPLES / app / "migrations")]).up()
+    wanted = [d for d in gen(docs, 1) if d.entity == entity]
+    root = tmp / name
+    mongo: Any = None
+    if name == "mongo_mock":
+        from mongomock_motor import AsyncMongoMockClient  # noqa: PLC0415 - bench-only
+
+        mongo = AsyncMongoMockClient(tz_aware=True)["panamia"]
+        await write_mongo(ms, wanted, mongo)
+    else:
+        write_tree(ms, wanted, root)
+    stores: LegacyStores = open_stores(ms, root=root, mongo_db=mongo)
+    store = stores[entity]
+    n = await store.count()
+
+    async def run(mode: str) -> float:
+        async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+            await conn.execute(
+                f"truncate {ms.entity(entity).table}, dualsync.row_state cascade".encode()
+            )
+        client = aredis.Redis.from_url(rurl)
+        await client.flushdb()
+        await client.aclose()
+        opts = BackfillOptions(checkpoint=tmp / f"{name}-{mode}.json", mode=mode, restart=True,
+                               entities=(entity,), chunk=1000)  # fmt: skip
+        settings = Settings(prefix="bbackfill", shards=4, source="bench")
+        t0 = time.perf_counter()
+        cp, _ = await run_backfill(settings, ms, opts, database_url=db, redis_url=rurl,
+                                   stores=LegacyStores({entity: store}))  # fmt: skip
+        if cp.entities[entity].sent != n:
+            msg = f"{name} {mode}: sent {cp.entities[entity].sent} of {n}"
+            raise RuntimeError(msg)
+        return time.perf_counter() - t0
+
+    read_s = await best_of(rounds, lambda: _read(store))
+    stream_s = await best_of(rounds, lambda: run("stream"))
+    direct_s = await best_of(rounds, lambda: run("direct"))
+    out = {
+        "docs": n,
+        "read_docs_per_s": round(n / read_s),
+        "stream_docs_per_s": round(n / stream_s),
+        "direct_docs_per_s": round(n / direct_s),
+        "stream_ratio_to_read": round(read_s / stream_s, 3),
+        "direct_ratio_to_read": round(read_s / direct_s, 3),
+    }
+    print(
+        f"{name:<11} {n:>7} docs   read {out['read_docs_per_s']:>8,}/s   "
+        f"stream {out['stream_docs_per_s']:>7,}/s ({out['stream_ratio_to_read']:.2f})   "
+        f"direct {out['direct_docs_per_s']:>7,}/s ({out['direct_ratio_to_read']:.2f})"
+    )
+    return out
+
+
+async def run(docs: int, rounds: int) -> dict[str, Any]:
+    """Every case; the results keyed by store kind."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        database_url(Path(tmp)) as server,
+        redis_url() as rurl,
+    ):
+        results: dict[str, Any] = {}
+        for name in CASES:
+            results[name] = await _case(name, docs, rounds, server, rurl, Path(tmp))
+        return results
+
+
+def main() -> None:
+    """CLI entry point."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", type=int, default=20_000, help="documents per store (20000)")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds, median reported (1)")
+    args = ap.parse_args()
+    if args.docs < 1 or args.rounds < 1:
+        ap.error("--docs and --rounds must be at least 1")
+    configure_logging(get_settings().log_format, "WARNING", force=True)
+    record("backfill", asyncio.run(run(args.docs, args.rounds)))
+
+
+if __name__ == "__main__":
+    main()
