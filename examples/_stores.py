@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from dualsync.producers.stores.json_dir import KeyLayout
 from dualsync.producers.stores.json_lines import glob_base
 from dualsync.schema.mapping import MappingSet, load_mapping
 from dualsync.schema.mapping.source import SourceModel
@@ -38,9 +39,16 @@ def _raw(doc: dict[str, Any]) -> Any:
     return doc["value"] if set(doc) == {"value"} else doc
 
 
-def write_tree(ms: MappingSet, docs: Iterable[LegacyDoc], out: Path) -> dict[str, int]:
+#: entity -> the object key a `json_file` with `key_field` files a record under
+FileKeys = Mapping[str, Callable[[dict[str, Any]], str]]
+
+
+def write_tree(
+    ms: MappingSet, docs: Iterable[LegacyDoc], out: Path, file_keys: FileKeys | None = None
+) -> dict[str, int]:
     """Write every document of a file-based source under `out`; counts per entity."""
     sources = sources_of(ms)
+    file_keys = file_keys or {}
     counts: dict[str, int] = defaultdict(int)
     big: dict[Path, tuple[int, dict[str, Any]]] = {}
     lines: dict[Path, list[tuple[int, bytes]]] = defaultdict(list)
@@ -50,16 +58,18 @@ def write_tree(ms: MappingSet, docs: Iterable[LegacyDoc], out: Path) -> dict[str
             continue
         counts[d.entity] += 1
         if src.json_dir is not None:
-            path = out / src.json_dir.dir / f"{d.key}.json"
+            rel = KeyLayout(src.json_dir.glob).path_of(d.entity, d.key)
+            path = out / src.json_dir.dir / (rel or f"{d.key}.json")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(orjson.dumps(d.doc, option=_DUMP))
         elif src.json_file is not None:
             path = out / src.json_file.file
             depth, data = big.setdefault(path, (src.json_file.depth, {}))
+            key = file_keys[d.entity](d.doc) if d.entity in file_keys else d.key
             if depth == 1:
-                data[d.key] = _raw(d.doc)
+                data[key] = _raw(d.doc)
             else:
-                outer, inner = d.key.split(src.json_file.key_separator, 1)
+                outer, inner = key.split(src.json_file.key_separator, 1)
                 data.setdefault(outer, {})[inner] = _raw(d.doc)
         elif src.json_lines is not None:
             base, _ = glob_base(src.json_lines.glob)
@@ -102,7 +112,10 @@ async def write_mongo(
 
 
 def generator_main(
-    app_dir: Path, generate: Callable[[int, int], Iterator[LegacyDoc]], argv: list[str] | None
+    app_dir: Path,
+    generate: Callable[[int, int], Iterator[LegacyDoc]],
+    argv: list[str] | None,
+    file_keys: FileKeys | None = None,
 ) -> int:
     """The CLI of every example generator."""
     ms = load_mapping(app_dir / "mapping.yaml")
@@ -127,7 +140,7 @@ def generator_main(
     docs = list(generate(args.scale, args.seed))
     counts: dict[str, int] = {}
     if args.out is not None:
-        counts |= write_tree(ms, docs, args.out)
+        counts |= write_tree(ms, docs, args.out, file_keys)
     if wants_mongo:
         counts |= asyncio.run(_to_mongo(ms, docs, args.mongo))
     for entity, n in counts.items():

@@ -150,3 +150,19 @@ def test_a_scalar_record_maps_through_dollar_value(tmp_path: Path) -> None:
     assert rec is not None
     rows = ms.entity("personality_aliases").to_rows(rec.key, rec.doc)
     assert "lilith-the-archivist" in rows.values
+
+
+def test_wildcards_of_the_glob_make_the_key_both_ways(tmp_path: Path) -> None:
+    """dovvy's dive sites live at `<destination>/sites/<site>.json`: key `dest/site`."""
+    d = tmp_path / "destinations"
+    (d / "bali" / "sites").mkdir(parents=True)
+    (d / "bali" / "sites" / "tulamben.json").write_bytes(orjson.dumps({"id": "bali/tulamben"}))
+    (d / "bali.json").write_bytes(b"{}")  # the destination itself: not a site
+    store = JsonDirStore("dive_sites", d, "*/sites/*.json")
+    assert store._keys() == ["bali/tulamben"]
+    rec = store._get("bali/tulamben")
+    assert rec is not None
+    assert rec.doc == {"id": "bali/tulamben"}
+    for bad in ("bali", "bali/../x", "../etc/passwd", "a/b/c", ".hidden/x"):
+        with pytest.raises(MappingError):
+            store._get(bad)

@@ -241,6 +241,10 @@ class _Tzurot:
         }
 
 
+#: conversations.json files a record under "<userId>-<channelId>"; its key is its `id`
+FILE_KEYS: Final = {"conversations": lambda doc: f"{doc['userId']}-{doc['channelId']}"}
+
+
 def generate(n_per_entity: int, seed: int = 0) -> Iterator[LegacyDoc]:
     """`n_per_entity` records of every legacy file, personalities first, from `seed`."""
     state = _Tzurot(seed)
@@ -258,4 +262,4 @@ if __name__ == "__main__":
 
     from examples._stores import generator_main
 
-    sys.exit(generator_main(Path(__file__).parent, generate, None))
+    sys.exit(generator_main(Path(__file__).parent, generate, None, FILE_KEYS))

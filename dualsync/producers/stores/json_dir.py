@@ -1,4 +1,10 @@
-"""`json_dir`: one JSON file per record (donna's `/data/memory/<clerk_id>.json`)."""
+"""`json_dir`: one JSON file per record (donna's `/data/memory/<clerk_id>.json`).
+
+The key is what the glob's wildcards match, joined with `/`: `*.json` gives the file stem
+(`user_2abc`), `*/sites/*.json` gives `<destination>/<site>` (dovvy's dive sites). The
+mapping is two-way, so a key names its file without listing the folder; a key whose parts
+would leave the folder (`..`, hidden names, separators inside a part) is refused.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +15,74 @@ from dualsync.producers.stores._files import read_json_stable
 from dualsync.schema.legacy import LegacyRecord
 from dualsync.schema.mapping.errors import MappingError
 
-__all__ = ["JsonDirStore", "safe_key"]
+__all__ = ["JsonDirStore", "KeyLayout", "safe_key"]
 
 
-def safe_key(entity: str, key: str) -> str:
-    """Refuse keys that would leave the folder (`../x`, `a/b`, hidden names, NUL)."""
-    if not key or key.startswith(".") or any(c in key for c in "/\\\x00"):
+def safe_key(entity: str, key: str, parts: int = 1) -> list[str]:
+    """The `parts` path parts of a key; refuse keys that would leave the folder."""
+    pieces = key.split("/") if parts > 1 else [key]
+    if len(pieces) != parts or any(
+        not p or p.startswith(".") or any(c in p for c in "/\\\x00") for p in pieces
+    ):
         raise MappingError(
-            f"{entity}: key {key[:64]!r} cannot name a file in its folder",
+            f"{entity}: key {key[:64]!r} cannot name a file in its folder"
+            + (f" (it needs {parts} parts joined by '/')" if parts > 1 else ""),
             entity=entity, key=key[:64], field="$key",
         )  # fmt: skip
-    return key
+    return pieces
+
+
+def _literal(segment: str) -> bool:
+    return not any(c in segment for c in "*?[")
+
+
+class KeyLayout:
+    """How keys and file paths map onto each other for one glob.
+
+    Supported: segments that are literal, `*`, or `*<suffix>` (e.g. `*.json`); anything
+    else (`?`, `[...]`, `a*b`) falls back to listing the folder, with the stem as the key.
+    """
+
+    def __init__(self, glob: str) -> None:
+        self.glob = glob
+        self.segments = glob.split("/")
+        self.wild = [i for i, s in enumerate(self.segments) if s.startswith("*")]
+        simple = all(
+            not any(c in s for c in "*?[")
+            or (s.startswith("*") and not any(c in s[1:] for c in "*?["))
+            for s in self.segments
+        )
+        self.two_way = simple and bool(self.wild)
+
+    def key_of(self, rel: Path) -> str | None:
+        """The key of a file (relative to the folder), or None if the glob does not fit."""
+        parts = rel.parts
+        if not self.two_way:
+            return rel.stem
+        if len(parts) != len(self.segments):
+            return None
+        out = []
+        for seg, part in zip(self.segments, parts, strict=True):
+            if seg.startswith("*"):
+                suffix = seg[1:]
+                if not part.endswith(suffix) or len(part) == len(suffix):
+                    return None
+                out.append(part[: len(part) - len(suffix)] if suffix else part)
+            elif seg != part:
+                return None
+        return "/".join(out)
+
+    def path_of(self, entity: str, key: str) -> Path | None:
+        """The file of a key (relative), or None when the glob cannot say."""
+        if not self.two_way:
+            safe_key(entity, key)
+            return None
+        pieces = iter(safe_key(entity, key, len(self.wild)))
+        return Path(*(next(pieces) + s[1:] if s.startswith("*") else s for s in self.segments))
 
 
 class JsonDirStore(FileStore):
-    """Key = file stem; the file's JSON object is the record."""
+    """One record per file; the file's JSON value is the record."""
 
     def __init__(
         self,
@@ -35,18 +94,23 @@ class JsonDirStore(FileStore):
         super().__init__(entity, version_of)
         self.directory = directory
         self.glob = glob
-        # "*.json" -> files are "<key>.json": a key names its file without listing the folder
-        self._suffix = glob[1:] if glob.startswith("*") and "*" not in glob[1:] else None
+        self.layout = KeyLayout(glob)
 
     def path_of(self, key: str) -> Path | None:
         """The file of a key, when the glob makes that a pure function of the key."""
-        safe_key(self.entity, key)
-        return self.directory / f"{key}{self._suffix}" if self._suffix is not None else None
+        rel = self.layout.path_of(self.entity, key)
+        return None if rel is None else self.directory / rel
 
     def paths(self) -> dict[str, Path]:
+        """Every record's file, by key."""
         if not self.directory.is_dir():
             return {}
-        return {p.stem: p for p in self.directory.glob(self.glob) if p.is_file()}
+        out: dict[str, Path] = {}
+        for p in self.directory.glob(self.glob):
+            key = self.layout.key_of(p.relative_to(self.directory))
+            if key is not None and p.is_file():
+                out[key] = p
+        return out
 
     def _keys(self) -> list[str]:
         return sorted(self.paths())

@@ -19,18 +19,28 @@ from dualsync.schema.legacy import LegacyRecord
 __all__ = ["JsonFileStore", "flatten"]
 
 
-def flatten(data: Any, depth: int, separator: str) -> dict[str, Any]:
-    """Records of a parsed file by key (`a:b` at depth 2); non-object levels are skipped."""
+def flatten(
+    data: Any, depth: int, separator: str, key_field: str | None = None
+) -> dict[str, Any]:
+    """Records of a parsed file by key (`a:b` at depth 2, or each record's `key_field`);
+    non-object levels, and records without that field, are skipped."""
     if not isinstance(data, dict):
         return {}
     if depth == 1:
-        return {str(k): v for k, v in data.items()}
-    out: dict[str, Any] = {}
-    for outer, inner in data.items():
-        if isinstance(inner, dict):
-            for k, v in inner.items():
-                out[f"{outer}{separator}{k}"] = v
-    return out
+        out = {str(k): v for k, v in data.items()}
+    else:
+        out = {}
+        for outer, inner in data.items():
+            if isinstance(inner, dict):
+                for k, v in inner.items():
+                    out[f"{outer}{separator}{k}"] = v
+    if key_field is None:
+        return out
+    return {
+        str(v[key_field]): v
+        for v in out.values()
+        if isinstance(v, dict) and v.get(key_field) is not None
+    }
 
 
 class JsonFileStore(FileStore):
@@ -43,12 +53,14 @@ class JsonFileStore(FileStore):
         *,
         depth: int = 1,
         key_separator: str = ":",
+        key_field: str | None = None,
         version_of: VersionOf | None = None,
     ) -> None:
         super().__init__(entity, version_of)
         self.path = path
         self.depth = depth
         self.separator = key_separator
+        self.key_field = key_field
         self._lock = threading.Lock()
         self._cache: tuple[FileStamp, dict[str, Any], list[str]] | None = None
 
@@ -69,7 +81,7 @@ class JsonFileStore(FileStore):
             if got is None:
                 self._cache = None
                 return {}, [], None
-            records = flatten(got[0], self.depth, self.separator)
+            records = flatten(got[0], self.depth, self.separator, self.key_field)
             self._cache = (got[1], records, sorted(records))
             return records, self._cache[2], got[1]
 

@@ -59,6 +59,7 @@ def store_for(
             _under(root, source.json_file.file),
             depth=source.json_file.depth,
             key_separator=source.json_file.key_separator,
+            key_field=source.json_file.key_field,
             version_of=version_of,
         )
     assert source.json_lines is not None  # noqa: S101 - SourceModel validated exactly one

@@ -4,7 +4,8 @@ Exactly one of four shapes (docs/mappings.md, "Sources"):
 
 - `mongo: {collection: users}`: one collection per entity; the key is the string the app
   publishes for `_id` (ObjectId hex, the string itself, the integer in decimal);
-- `json_dir: {dir: data/memory, glob: "*.json"}`: one file per record, key = file stem;
+- `json_dir: {dir: data/memory, glob: "*.json"}`: one file per record, key = what the
+  glob's wildcards match, joined with `/` (the file stem for `*.json`);
 - `json_file: {file: data/personalities.json, depth: 1|2, key_separator: ":"}`: one object
   rewritten whole by the app; at depth 2, `{user: {personality: {...}}}` has key
   `user:personality`;
@@ -56,6 +57,9 @@ class JsonFileSource(_Strict):
     file: str = Field(min_length=1)
     depth: Literal[1, 2] = 1
     key_separator: str = Field(default=":", min_length=1, max_length=8)
+    #: take the key from this field of each record instead of its object key (tzurot's
+    #: conversations.json is keyed "userId-channelId" but its rows by the record's `id`)
+    key_field: str | None = Field(default=None, min_length=1)
 
 
 class JsonLinesSource(_Strict):
