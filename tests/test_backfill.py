@@ -23,7 +23,7 @@ import redis.asyncio as aredis
 from dualsync.consumers.pool import open_pool
 from dualsync.ops.backfill_direct import DirectSink
 from dualsync.ops.cli_backfill import run_backfill
-from dualsync.producers import EventSpec, Publisher
+from dualsync.producers import EventSpec, Publisher, stream_keys
 from dualsync.producers.backfill import Backfill, BackfillOptions, Checkpoint
 from dualsync.producers.stores import open_stores
 from dualsync.schema.mapping import MappingSet, load_mapping
@@ -264,3 +264,69 @@ async def test_reference_events_are_reread_through_the_mappings_source(
     assert query(db, "select title from chat_sessions where chat_id = %s", path.stem) == [
         ("re-read from the file",)
     ]
+
+
+async def test_bad_documents_are_reported_and_the_run_goes_on(
+    db: str, redis_url: str, redis_prefix: str, ms: MappingSet, tmp_path: Path
+) -> None:
+    out, counts = tree(tmp_path, ms, 40)
+    memory = out / "data" / "memory"
+    victim = min(memory.glob("*.json"))
+    doc = orjson.loads(victim.read_bytes())
+    doc["created_at"] = "the day after tomorrow"
+    victim.write_bytes(orjson.dumps(doc))
+    direct = BackfillOptions(checkpoint=tmp_path / "d.json", mode="direct", entities=("users",))
+    cp, job = await run_backfill(settings(redis_prefix), ms, direct, database_url=db,
+                                 redis_url=redis_url, legacy_root=out)  # fmt: skip
+    assert [(b.entity, b.key, b.reason) for b in job.bad] == [("users", victim.stem, "mapping")]
+    assert "created_at" in job.bad[0].error
+    assert cp.entities["users"].bad == 1
+    assert count(db, "users") == counts["users"] - 1
+    # through the stream: reported by the backfill, dead-lettered by the worker
+    query_all(db, f"truncate {TABLES}")
+    stream = BackfillOptions(checkpoint=tmp_path / "s.json", entities=("users",))
+    _, job = await run_backfill(settings(redis_prefix), ms, stream, database_url=db,
+                                redis_url=redis_url, legacy_root=out)  # fmt: skip
+    assert [b.key for b in job.bad] == [victim.stem]
+    worker = StartOptions(
+        WorkerConfig(prefix=redis_prefix, shards=2, consumer_name="w", block_ms=100),
+        db, redis_url, {}, mappings=ms,
+    )  # fmt: skip
+    ctx = await run_until_idle(worker, 0.3)
+    assert ctx.stats.dead_lettered == 1
+    assert count(db, "users") == counts["users"] - 1
+
+
+async def test_back_pressure_keeps_the_streams_under_max_lag(
+    db: str, redis_url: str, redis_prefix: str, ms: MappingSet, tmp_path: Path
+) -> None:
+    """No worker yet: the backfill publishes up to --max-lag and waits; a worker that starts
+    lets it finish. The streams never hold much more than the limit."""
+    out, counts = tree(tmp_path, ms, 300)
+    opts = BackfillOptions(checkpoint=tmp_path / "cp.json", entities=("system_logs",), chunk=25)
+    task = asyncio.create_task(
+        run_backfill(
+            settings(redis_prefix),
+            ms,
+            opts,
+            database_url=db,
+            redis_url=redis_url,
+            legacy_root=out,
+            max_lag=100,
+        )
+    )
+    client = aredis.Redis.from_url(redis_url)
+    await asyncio.sleep(1.0)
+    assert not task.done()  # waiting for room
+    held = sum([await client.xlen(s) for s in stream_keys(redis_prefix, 2)])
+    assert 0 < held <= 100
+    worker = StartOptions(
+        WorkerConfig(prefix=redis_prefix, shards=2, consumer_name="w", block_ms=50),
+        db, redis_url, {}, mappings=ms,
+    )  # fmt: skip
+    drain = asyncio.create_task(run_until_idle(worker, 1.0))
+    cp, _ = await task
+    await drain
+    await client.aclose()
+    assert cp.entities["system_logs"].sent == counts["system_logs"]
+    assert count(db, "system_logs") == counts["system_logs"]
