@@ -82,6 +82,8 @@ class Progress:
         """An entity is done (or was stopped)."""
         e = self._entities.get(entity)
         elapsed = time.monotonic() - e.started if e else 0.0
+        if self._rich is not None:
+            return  # the bar says it
         log.info("backfill_entity_done", entity=entity, sent=sent, bad=bad,
                  seconds=round(elapsed, 2))  # fmt: skip
 
