@@ -13,6 +13,13 @@ import typer
 from dualsync.consumers.pool import open_pool
 from dualsync.errors import ConfigError
 from dualsync.ops.backfill_direct import DirectSink
+from dualsync.ops.cli_options import (
+    EntityOption,
+    LegacyRootOption,
+    MappingOption,
+    MongoOption,
+    mapping_path,
+)
 from dualsync.ops.services import open_services
 from dualsync.producers.backfill import (
     Backfill,
@@ -32,13 +39,8 @@ SHOWN_BAD = 10
 
 
 def backfill(
-    mapping: Annotated[
-        Path | None,
-        typer.Option(help="Entity mapping YAML (default: DUALSYNC_MAPPING).", dir_okay=False),
-    ] = None,
-    entity: Annotated[
-        list[str] | None, typer.Option(help="Only this entity (repeatable; default: all).")
-    ] = None,
+    mapping: MappingOption = None,
+    entity: EntityOption = None,
     all_entities: Annotated[
         bool, typer.Option("--all", help="Every entity with a source (the default).")
     ] = False,
@@ -74,11 +76,8 @@ def backfill(
             "workers to apply an entity before its children are sent.",
         ),
     ] = 30.0,
-    legacy_root: Annotated[
-        Path | None,
-        typer.Option(help="Folder relative source paths start from (default: the mapping's)."),
-    ] = None,
-    mongo: Annotated[str | None, typer.Option(help="MongoDB URL (default: MONGO_URL).")] = None,
+    legacy_root: LegacyRootOption = None,
+    mongo: MongoOption = None,
     checkpoint: Annotated[
         Path | None,
         typer.Option(help="Checkpoint file (default: DUALSYNC_HOME/backfill/<app>.json)."),
@@ -91,11 +90,7 @@ def backfill(
     reported with key and reason and dead-lettered like any event.
     """
     settings = get_settings()
-    path = mapping or settings.mapping
-    if path is None:
-        raise ConfigError("no mapping: pass --mapping PATH or set DUALSYNC_MAPPING")
-    if not path.is_file():
-        raise ConfigError(f"mapping {path} does not exist")
+    path = mapping_path(mapping, settings)
     if resume and restart:
         raise ConfigError("--resume and --restart exclude each other")
     ms = load_mapping(path)

@@ -11,6 +11,12 @@ import redis.asyncio as aredis
 import typer
 
 from dualsync.errors import ConfigError
+from dualsync.ops.cli_options import (
+    EntityOption,
+    LegacyRootOption,
+    MappingOption,
+    mapping_path,
+)
 from dualsync.ops.services import open_services
 from dualsync.producers.publisher import Publisher
 from dualsync.producers.scanner import PassResult, Scanner, ScanState
@@ -26,13 +32,8 @@ FILE_KINDS = frozenset({"json_dir", "json_file", "json_lines"})
 
 
 def scan(
-    mapping: Annotated[
-        Path | None,
-        typer.Option(help="Entity mapping YAML (default: DUALSYNC_MAPPING).", dir_okay=False),
-    ] = None,
-    entity: Annotated[
-        list[str] | None, typer.Option(help="Only this entity (repeatable; default: all).")
-    ] = None,
+    mapping: MappingOption = None,
+    entity: EntityOption = None,
     once: Annotated[
         bool, typer.Option("--once", help="One pass, then exit (the default).")
     ] = False,
@@ -43,10 +44,7 @@ def scan(
     rescan_every: Annotated[
         float, typer.Option(min=1.0, help="With --watch, a full rescan this often (seconds).")
     ] = 60.0,
-    legacy_root: Annotated[
-        Path | None,
-        typer.Option(help="Folder relative source paths start from (default: the mapping's)."),
-    ] = None,
+    legacy_root: LegacyRootOption = None,
     reset: Annotated[
         bool, typer.Option(help="Forget what earlier scans published (republish everything).")
     ] = False,
@@ -65,11 +63,7 @@ def scan(
     if baseline and watch_:
         raise ConfigError("--baseline is one pass: run it, then the backfill, then --watch")
     settings = get_settings()
-    path = mapping or settings.mapping
-    if path is None:
-        raise ConfigError("no mapping: pass --mapping PATH or set DUALSYNC_MAPPING")
-    if not path.is_file():
-        raise ConfigError(f"mapping {path} does not exist")
+    path = mapping_path(mapping, settings)
     ms = load_mapping(path)
     with open_services(settings, need_pg=False) as svc:
         results = asyncio.run(

@@ -9,7 +9,10 @@ from typing import Annotated
 
 import typer
 
-from dualsync.errors import ConfigError
+from dualsync.ops.cli_options import (
+    MongoOption,
+    mapping_path,
+)
 from dualsync.ops.services import open_services
 from dualsync.producers.stores import open_stores
 from dualsync.schema.mapping import load_mapping
@@ -63,15 +66,11 @@ def worker(
             "reference events (default: the mapping's folder)."
         ),
     ] = None,
-    mongo: Annotated[
-        str | None, typer.Option(help="MongoDB URL for Mongo sources (default: MONGO_URL).")
-    ] = None,
+    mongo: MongoOption = None,
 ) -> None:
     """Apply change events from the shard streams to PostgreSQL until SIGTERM."""
     settings = get_settings()
-    path = mapping or settings.mapping
-    if path is None:
-        raise ConfigError("no mapping: pass --mapping PATH or set DUALSYNC_MAPPING")
+    path = mapping_path(mapping, settings)
     config = WorkerConfig(
         prefix=settings.prefix,
         shards=shards or settings.shards,
