@@ -50,6 +50,11 @@ class Settings(BaseSettings):
         default_factory=dict, description="HMAC keys per source, JSON object in the env."
     )
     require_signature: bool = False
+    fingerprint_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of the verifier's value fingerprints; unset: a random key per "
+        "run (fingerprints then compare within a run, not across runs).",
+    )
     mapping: Path | None = Field(
         default=None, description="Entity mapping YAML the worker applies."
     )

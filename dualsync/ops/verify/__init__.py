@@ -1,0 +1,1 @@
+"""The verifier: canonical forms of both sides, sampled verify, drift reports, repair."""

@@ -1,0 +1,76 @@
+"""Verify runs and findings in `dualsync.verify_runs` / `dualsync.verify_findings`.
+
+Findings hold classes, field names, versions and keyed fingerprints: never a value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import psycopg
+
+from dualsync.ops.verify.canon import CANON_VERSION
+from dualsync.ops.verify.sample import EXTRA, MISMATCH, MISSING, SampleResult
+
+__all__ = ["finish_run", "start_run"]
+
+EXAMPLES = 5
+
+
+async def start_run(
+    conn: psycopg.AsyncConnection[Any], entity: str, *, samples: int, seed: int, group: str
+) -> int:
+    """A `running` run row; its id."""
+    cur = await conn.execute(
+        "insert into dualsync.verify_runs (entity, mode, canon_version, samples_requested, seed, "
+        "details) values (%s, 'sample', %s, %s, %s, %s) returning id",
+        [entity, CANON_VERSION, samples, seed, orjson.dumps({"run_group": group}).decode()],
+    )
+    row = await cur.fetchone()
+    assert row is not None  # noqa: S101 - insert ... returning gives a row
+    return int(row[0])
+
+
+async def finish_run(
+    conn: psycopg.AsyncConnection[Any], run_id: int, r: SampleResult, group: str
+) -> None:
+    """Counts, bound and findings of a finished run, in one transaction."""
+    examples = {
+        kind: [f.key for f in r.confirmed(kind)][:EXAMPLES] for kind in (MISSING, EXTRA, MISMATCH)
+    }
+    details = {"run_group": group, "fields": dict(r.field_counts()), "examples": examples}
+    async with conn.transaction():
+        await conn.execute(
+            "update dualsync.verify_runs set finished_at = now(), status = 'done', sampled = %s, "
+            "matched = %s, missing = %s, extra = %s, mismatched = %s, in_flight = %s, drift = %s, "
+            "drift_rate = %s, drift_upper_bound = %s, details = %s where id = %s",
+            [r.sampled, r.matched, len(r.confirmed(MISSING)), len(r.confirmed(EXTRA)),
+             len(r.confirmed(MISMATCH)), r.in_flight, r.drift, r.rate, r.bound,
+             orjson.dumps(details).decode(), run_id],
+        )  # fmt: skip
+        if r.findings:
+            async with conn.cursor() as cur:
+                await cur.executemany(
+                    "insert into dualsync.verify_findings (run_id, entity, key, kind, fields, "
+                    "legacy_version, pg_version, generation, confirmed, legacy_fp, pg_fp, "
+                    "confirmed_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "case when %s then now() end)",
+                    [
+                        (
+                            run_id,
+                            r.entity,
+                            f.key,
+                            f.kind,
+                            orjson.dumps(f.fields).decode() if f.fields else None,
+                            f.legacy_version,
+                            f.pg_version,
+                            f.generation,
+                            f.confirmed,
+                            f.legacy_fp,
+                            f.pg_fp,
+                            f.confirmed,
+                        )
+                        for f in r.findings
+                    ],
+                )
