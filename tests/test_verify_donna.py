@@ -87,3 +87,39 @@ async def test_a_pending_event_is_in_flight_not_drift(donna: App, redis_prefix: 
     assert r.drift == 0
     assert r.in_flight == 1
 
+
+async def test_repair_then_verify_is_clean(donna: App, tmp_path: Path) -> None:
+    from dualsync.ops.cli_repair import run_repair  # noqa: PLC0415
+    from dualsync.settings import Settings  # noqa: PLC0415
+    from dualsync.worker.config import WorkerConfig  # noqa: PLC0415
+    from dualsync.worker.context import StartOptions  # noqa: PLC0415
+    from dualsync.worker.run import run_until_idle  # noqa: PLC0415
+
+    users = sorted(k for (k,) in donna.sql("select clerk_id from users"))
+    missing, edited, gone = users[:3]
+    donna.sql("delete from users where clerk_id = %s", missing)
+    donna.sql("update users set name = 'behind your back' where clerk_id = %s", edited)
+    (tmp_path / "tree" / "data" / "memory" / f"{gone}.json").unlink()
+    run_id, r = await donna.verify("users")
+    assert r.drift == 3
+    settings = Settings(prefix=donna.prefix, shards=2, source="ops")
+    plan, done = await run_repair(settings, donna.ms, donna.stores, donna.db, donna.redis_url,
+                                  entities=("users",))  # fmt: skip
+    assert done == 0  # a dry run publishes nothing
+    assert {(p.key, p.action) for p in plan} == {
+        (missing, "upsert"), (edited, "upsert"), (gone, "delete"),
+    }  # fmt: skip
+    plan, done = await run_repair(settings, donna.ms, donna.stores, donna.db, donna.redis_url,
+                                  entities=("users",), apply=True)  # fmt: skip
+    assert done == 3
+    worker = StartOptions(
+        WorkerConfig(prefix=donna.prefix, shards=2, consumer_name="w", block_ms=100),
+        donna.db, donna.redis_url, {}, mappings=donna.ms,
+    )  # fmt: skip
+    await run_until_idle(worker, 0.3)
+    _, after = await donna.verify("users")
+    assert after.drift == 0, after.confirmed()
+    audit = donna.sql("select key, action, run_id, repaired_by from dualsync.repairs")
+    assert {(k, a, rid) for k, a, rid, _ in audit} == {
+        (missing, "upsert", run_id), (edited, "upsert", run_id), (gone, "delete", run_id),
+    }  # fmt: skip

@@ -22,6 +22,7 @@ from dualsync.ops.cli_dlq import app as dlq_app
 from dualsync.ops.cli_doctor import doctor
 from dualsync.ops.cli_mappings import app as mappings_app
 from dualsync.ops.cli_migrate import app as migrate_app
+from dualsync.ops.cli_repair import repair
 from dualsync.ops.cli_scan import scan
 from dualsync.ops.cli_verify import verify
 from dualsync.ops.cli_worker import worker
@@ -46,6 +47,9 @@ app.command(help="Apply change events from the streams to PostgreSQL.")(worker)
 app.command(help="Snapshot the legacy store into PostgreSQL while the app keeps writing.")(backfill)
 app.command(help="Publish the changes of JSON sources whose app cannot publish them.")(scan)
 app.command(help="Compare sampled records of both sides; drift with its 95% bound.")(verify)
+app.command(help="Re-publish the legacy record of each confirmed drift key (dry run first).")(
+    repair
+)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(mappings_app, name="mappings")
