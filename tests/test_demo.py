@@ -28,7 +28,9 @@ async def test_the_demo_tells_its_story_and_both_sides_agree(
                 conn.execute(sql.SQL("drop database if exists {} with (force)").format(name))
     text = console.export_text()
     for step in ("legacy stores", "migrate donna", "backfill donna", "backfill panamia",
-                 "live writes", "scan --watch published", "drained"):  # fmt: skip
+                 "live writes", "scan --watch published", "drained", "0 drift",
+                 "verify caught", "missing_in_target", "extra_in_target", "(email)",
+                 "(price_per_day)", "repair --apply: 4", "verify again: clean"):  # fmt: skip
         assert step in text, step
     assert "both sides agree for every entity" in text
     assert "DIFFERS" not in text

@@ -9,6 +9,7 @@ starts is stopped before it returns.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import shutil
 import time
@@ -22,6 +23,7 @@ from rich.console import Console
 from dualsync.ops.cli_backfill import run_backfill
 from dualsync.ops.cli_scan import make_scanners
 from dualsync.ops.demo.apps import DemoApp, fresh_database
+from dualsync.ops.demo.drift import PLANTED, plant_drift, repair_all, verify_all
 from dualsync.ops.demo.live import LiveCounts, donna_writes, panamia_writes
 from dualsync.ops.demo.report import Row, print_report
 from dualsync.producers.backfill import BackfillOptions, group_lag
@@ -173,7 +175,40 @@ async def _story(run: _Run, redis_url: str, opts: DemoOptions,
     rows = [await _row(app, name, client) for app in (donna, panamia) for name in app.ms.entities
             if app.stores and name in app.stores.stores]  # fmt: skip
     totals = {w.options.config.prefix: w.stats for w in workers}
-    return print_report(run.console, rows, totals, time.monotonic() - run.started)
+    counted = print_report(run.console, rows, totals, time.monotonic() - run.started)
+    return counted and await _verify_story(run, donna, panamia, root, redis_url, client)
+
+
+async def _verify_story(run: _Run, donna: DemoApp, panamia: DemoApp, root: Path, redis_url: str,
+                        client: aredis.Redis) -> bool:  # fmt: skip
+    apps = [donna, panamia]
+    key = os.urandom(32)
+    clean = await verify_all(apps, redis_url, key)
+    worst = max(r.bound for rs in clean.values() for r in rs)
+    drifted = sum(r.drift for rs in clean.values() for r in rs)
+    compared = sum(r.sampled for rs in clean.values() for r in rs)
+    run.step(f"verify: {compared:,} records compared, {drifted} drift; every entity's drift "
+             f"≤ {worst:.2%} at 95% confidence")  # fmt: skip
+    for line in plant_drift(donna, panamia, root):
+        run.step(f"planted: {line}")
+    caught = await verify_all(apps, redis_url, key)
+    for name, rs in caught.items():
+        for r in rs:
+            for f in r.confirmed():
+                what = f" ({', '.join(f.fields)})" if f.fields else ""
+                run.step(f"verify caught: {name} {r.entity} {f.key}: {f.kind}{what}")
+    n = await repair_all(apps, redis_url)
+    await _drained(client, (donna.prefix, panamia.prefix))
+    run.step(f"repair --apply: {n} authoritative records re-published and applied")
+    after = await verify_all(apps, redis_url, key)
+    left = sum(r.drift for rs in after.values() for r in rs)
+    ok = left == 0 and sum(len(r.confirmed()) for rs in caught.values() for r in rs) == PLANTED
+    run.step("[green]verify again: clean[/]" if left == 0 else f"[red]{left} drift left[/]")
+    for name, rs in after.items():
+        for r in rs:
+            for f in r.confirmed():
+                run.step(f"[red]still drifting[/]: {name} {r.entity} {f.key}: {f.kind} {f.fields}")
+    return ok
 
 
 async def _drained(client: aredis.Redis, prefixes: tuple[str, ...]) -> None:
