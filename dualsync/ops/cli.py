@@ -20,6 +20,7 @@ from dualsync.ops.cli_backfill import backfill
 from dualsync.ops.cli_demo import demo
 from dualsync.ops.cli_dlq import app as dlq_app
 from dualsync.ops.cli_doctor import doctor
+from dualsync.ops.cli_drift import drift
 from dualsync.ops.cli_mappings import app as mappings_app
 from dualsync.ops.cli_migrate import app as migrate_app
 from dualsync.ops.cli_repair import repair
@@ -50,6 +51,7 @@ app.command(help="Compare sampled records of both sides; drift with its 95% boun
 app.command(help="Re-publish the legacy record of each confirmed drift key (dry run first).")(
     repair
 )
+app.command(help="Report drift between the legacy store and PostgreSQL, from verify runs.")(drift)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(mappings_app, name="mappings")

@@ -14,7 +14,7 @@ from dualsync.errors import ConfigError
 from dualsync.ops.verify.canon import Canonicalizer
 from dualsync.ops.verify.inflight import InFlight, unapplied
 from dualsync.ops.verify.sample import SampleResult, verify_sample
-from dualsync.ops.verify.store import finish_run, start_run
+from dualsync.ops.verify.store import finish_run, mark_failed, start_run
 from dualsync.producers.stores import LegacyStores
 from dualsync.schema.mapping import MappingSet, load_enum_labels
 from dualsync.schema.mapping.order import dependency_order
@@ -78,11 +78,16 @@ async def run_verify(
             async with pool.connection() as conn:
                 run_id = await start_run(conn, name, samples=opts.samples, seed=opts.seed,
                                          group=group)  # fmt: skip
-            result = await verify_sample(
-                pool, em, stores[name], Canonicalizer(em, key), samples=opts.samples,
-                seed=opts.seed, in_flight=_in_flight(client, opts), grace_s=opts.grace_s,
-                generations=opts.generations,
-            )  # fmt: skip
+            try:
+                result = await verify_sample(
+                    pool, em, stores[name], Canonicalizer(em, key), samples=opts.samples,
+                    seed=opts.seed, in_flight=_in_flight(client, opts), grace_s=opts.grace_s,
+                    generations=opts.generations,
+                )  # fmt: skip
+            except BaseException:
+                async with pool.connection() as conn:
+                    await mark_failed(conn, run_id)
+                raise
             async with pool.connection() as conn:
                 await finish_run(conn, run_id, result, group)
             out.append((run_id, result))

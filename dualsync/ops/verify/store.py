@@ -13,7 +13,7 @@ import psycopg
 from dualsync.ops.verify.canon import CANON_VERSION
 from dualsync.ops.verify.sample import EXTRA, MISMATCH, MISSING, SampleResult
 
-__all__ = ["finish_run", "start_run"]
+__all__ = ["finish_run", "mark_failed", "start_run"]
 
 EXAMPLES = 5
 
@@ -74,3 +74,11 @@ async def finish_run(
                         for f in r.findings
                     ],
                 )
+
+
+async def mark_failed(conn: psycopg.AsyncConnection[Any], run_id: int) -> None:
+    """A run that raised: `failed`, so reports never show it running forever."""
+    await conn.execute(
+        "update dualsync.verify_runs set status = 'failed', finished_at = now() where id = %s",
+        [run_id],
+    )
