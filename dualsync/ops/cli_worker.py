@@ -14,6 +14,7 @@ from dualsync.ops.cli_options import (
     mapping_path,
 )
 from dualsync.ops.services import open_services
+from dualsync.ops.verify.schedule import scheduled_verify
 from dualsync.producers.stores import open_stores
 from dualsync.schema.mapping import load_mapping
 from dualsync.settings import get_settings
@@ -67,6 +68,14 @@ def worker(
         ),
     ] = None,
     mongo: MongoOption = None,
+    verify_every: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Run a sampled verify of every entity with a source this often (seconds), "
+            "one run at a time across all workers; 0 turns it off.",
+        ),
+    ] = 300.0,
 ) -> None:
     """Apply change events from the shard streams to PostgreSQL until SIGTERM."""
     settings = get_settings()
@@ -88,12 +97,14 @@ def worker(
     keys = {s: k.get_secret_value().encode() for s, k in settings.signing_keys.items()}
     # Reference events (payloads over the size limit) are re-read from the legacy store
     # through the adapters the mapping's `source:` sections describe.
-    stores = open_stores(
-        load_mapping(path), root=legacy_root, mongo_url=mongo or settings.mongo_url
-    )
+    ms = load_mapping(path)
+    stores = open_stores(ms, root=legacy_root, mongo_url=mongo or settings.mongo_url)
     with open_services(settings) as svc, contextlib.closing(stores):
         legacy = stores if stores.stores else None
-        opts = StartOptions(config, svc.database_url, svc.redis_url, keys, legacy=legacy)
+        job = scheduled_verify(settings, ms, stores, svc.database_url, svc.redis_url)
+        opts = StartOptions(config, svc.database_url, svc.redis_url, keys, legacy=legacy,
+                            verify_job=job if stores.stores else None,
+                            verify_every_s=verify_every)  # fmt: skip
         if until_idle is not None:
             wctx = asyncio.run(run_until_idle(opts, until_idle))
             typer.echo(" ".join(f"{k}={v}" for k, v in wctx.stats.as_dict().items()))

@@ -24,6 +24,8 @@ __all__ = [
     "shard_for",
     "stream_key",
     "stream_keys",
+    "verify_last_key",
+    "verify_lock_key",
 ]
 
 #: errors that mean "Redis is not there right now" (spool, retry, ride out), as opposed to a
@@ -65,3 +67,13 @@ def dlq_index_key(prefix: str) -> str:
 def dlq_index_field(stream: str, entry_id: str) -> str:
     """The field of a source entry in `dlq_index_key`: `<stream>/<entry id>`."""
     return f"{stream}/{entry_id}"
+
+
+def verify_lock_key(prefix: str) -> str:
+    """The lock that lets one scheduled verify run at a time across all workers."""
+    return f"{prefix}:verify:lock"
+
+
+def verify_last_key(prefix: str) -> str:
+    """When the last scheduled verify started (epoch seconds)."""
+    return f"{prefix}:verify:last"

@@ -7,6 +7,7 @@ in one `WorkerContext` under one key, read back through `context(ctx)`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -19,9 +20,11 @@ from dualsync.worker.config import WorkerConfig
 from dualsync.worker.consumer import Consumer
 from dualsync.worker.stats import Stats
 
-__all__ = ["CTX_KEY", "StartOptions", "WorkerContext", "context"]
+__all__ = ["CTX_KEY", "StartOptions", "VerifyJob", "WorkerContext", "context"]
 
 CTX_KEY: Final = "dualsync"
+#: one scheduled verify run (returns a one-line summary for the log)
+VerifyJob = Callable[[], Awaitable[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,10 @@ class StartOptions:
     signing_keys: dict[str, bytes] = field(default_factory=dict)
     legacy: LegacyReader | None = None
     mappings: MappingSet | None = None
+    #: the scheduled verify (given by `dualsync worker`: the worker cannot import ops/)
+    verify_job: VerifyJob | None = None
+    #: seconds between scheduled verifies, across all workers
+    verify_every_s: float = 300.0
 
 
 @dataclass(slots=True)
