@@ -19,9 +19,7 @@ from dualsync.schema.legacy import LegacyRecord
 __all__ = ["JsonFileStore", "flatten"]
 
 
-def flatten(
-    data: Any, depth: int, separator: str, key_field: str | None = None
-) -> dict[str, Any]:
+def flatten(data: Any, depth: int, separator: str, key_field: str | None = None) -> dict[str, Any]:
     """Records of a parsed file by key (`a:b` at depth 2, or each record's `key_field`);
     non-object levels, and records without that field, are skipped."""
     if not isinstance(data, dict):
