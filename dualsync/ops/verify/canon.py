@@ -30,7 +30,7 @@ import math
 import struct
 import unicodedata
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
@@ -42,6 +42,8 @@ __all__ = [
     "VECTOR_TOLERANCE",
     "CanonRecord",
     "Canonicalizer",
+    "canon_function",
+    "canon_value",
     "diff",
 ]
 
@@ -127,34 +129,67 @@ def _inet(v: Any) -> str:
     return str(iface.ip) if full else str(iface)
 
 
-def canon_value(pg_type: str, v: Any) -> Any:  # noqa: PLR0911, C901 - one branch per type family
-    """The canonical form of one column value of Postgres type `pg_type`."""
-    if v is None:
-        return None
-    t = pg_type.lower()
-    if t.startswith("timestamp"):
-        return _timestamp(v)
-    if t in {"numeric", "decimal"} or t.startswith("numeric("):
-        return _decimal(v if isinstance(v, Decimal) else Decimal(str(v)))
-    if t in {"jsonb", "json"}:
-        return _jsonb(v)
-    if t.startswith("vector"):
-        return _vector(v)
-    if t == "uuid":
-        return str(v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)))
-    if t == "inet":
-        return _inet(v)
-    if t == "bytea":
-        return bytes(v).hex()
-    if t in {"date", "time"} or t.startswith("time "):
-        return v.isoformat() if hasattr(v, "isoformat") else str(v)
-    if t.endswith("[]"):
-        return [canon_value(t[:-2], x) for x in v]
-    if t in {"double precision", "real", "float8", "float4"}:
-        return repr(float(v))
+def _nfc(v: Any) -> Any:
     if isinstance(v, bool | int):
         return v
-    return unicodedata.normalize("NFC", str(v))
+    text = str(v)
+    # NFC is a no-op for ASCII: skip the normaliser for the common case
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def _numeric(v: Any) -> str:
+    return _decimal(v if isinstance(v, Decimal) else Decimal(str(v)))
+
+
+def _uuid(v: Any) -> str:
+    return str(v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)))
+
+
+def _iso(v: Any) -> str:
+    return v.isoformat() if hasattr(v, "isoformat") else str(v)
+
+
+def _float(v: Any) -> str:
+    return repr(float(v))
+
+
+def _bytes(v: Any) -> str:
+    return bytes(v).hex()
+
+
+Canon = Callable[[Any], Any]
+
+
+def canon_function(pg_type: str) -> Canon:  # noqa: PLR0911, C901 - one branch per type family
+    """The canonical form of values of Postgres type `pg_type`, chosen once per column."""
+    t = pg_type.lower()
+    if t.startswith("timestamp"):
+        return _timestamp
+    if t in {"numeric", "decimal"} or t.startswith("numeric("):
+        return _numeric
+    if t in {"jsonb", "json"}:
+        return _jsonb
+    if t.startswith("vector"):
+        return _vector
+    if t == "uuid":
+        return _uuid
+    if t == "inet":
+        return _inet
+    if t == "bytea":
+        return _bytes
+    if t in {"date", "time"} or t.startswith("time "):
+        return _iso
+    if t.endswith("[]"):
+        inner = canon_function(t[:-2])
+        return lambda v: [inner(x) for x in v]
+    if t in {"double precision", "real", "float8", "float4"}:
+        return _float
+    return _nfc
+
+
+def canon_value(pg_type: str, v: Any) -> Any:
+    """The canonical form of one column value of Postgres type `pg_type`."""
+    return None if v is None else canon_function(pg_type)(v)
 
 
 class Canonicalizer:
@@ -167,18 +202,21 @@ class Canonicalizer:
         self._child_secret = {
             cm.table: {c.name for c in cm.columns if c.secret} for cm in em.children
         }
+        # decided once per column, not per value
+        self._fns = [canon_function(t) for t in em.pg_types]
+        self._child_fns = {cm.table: [canon_function(t) for t in cm.pg_types] for cm in em.children}
 
     def _fp(self, value: Any) -> str:
         data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
         return "fp:" + hmac.new(self._key, data, hashlib.sha256).hexdigest()[:24]
 
     def _row(
-        self, names: Sequence[str], types: Sequence[str], row: Sequence[Any], secret: set[str]
+        self, names: Sequence[str], fns: Sequence[Canon], row: Sequence[Any], secret: set[str]
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for n, t, v in zip(names, types, row, strict=True):
-            c = canon_value(t, v)
-            out[n] = self._fp(c) if n in secret and c is not None else c
+        for n, fn, v in zip(names, fns, row, strict=True):
+            c = None if v is None else fn(v)
+            out[n] = self._fp(c) if c is not None and n in secret else c
         return out
 
     def record(
@@ -186,12 +224,13 @@ class Canonicalizer:
     ) -> CanonRecord:
         """A record from its column values (mapping order) and child rows (mapping order)."""
         em = self.em
-        cols = self._row(em.column_names, em.pg_types, values, self._secret)
+        cols = self._row(em.column_names, self._fns, values, self._secret)
         kids: dict[str, dict[str, dict[str, Any]]] = {}
         for cm in em.children:
             rows: dict[str, dict[str, Any]] = {}
             for r in children.get(cm.table, ()):
-                canon = self._row(cm.column_names, cm.pg_types, r, self._child_secret[cm.table])
+                fns = self._child_fns[cm.table]
+                canon = self._row(cm.column_names, fns, r, self._child_secret[cm.table])
                 rows[orjson.dumps([canon[k] for k in cm.key_columns]).decode()] = canon
             kids[cm.table] = rows
         return CanonRecord(cols, kids)

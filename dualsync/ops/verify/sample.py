@@ -24,6 +24,7 @@ from dualsync.ops.verify.bound import upper_bound
 from dualsync.ops.verify.canon import Canonicalizer, diff
 from dualsync.ops.verify.fetch import Sides, fetch_sides, sample_target_keys
 from dualsync.ops.verify.inflight import InFlight
+from dualsync.producers.stores import FileStore
 from dualsync.schema.extjson import dumps_payload, loads_payload
 from dualsync.schema.legacy import LegacyStore
 
@@ -81,7 +82,15 @@ class SampleResult:
         return Counter(f for x in self.confirmed(MISMATCH) for f in x.fields)
 
 
-def _classify(em: Any, canon: Canonicalizer, key: str, sides: Sides, flying: InFlight) -> Finding:
+def _classify(
+    em: Any,
+    canon: Canonicalizer,
+    key: str,
+    sides: Sides,
+    flying: InFlight,
+    *,
+    plain_json: bool = False,
+) -> Finding:
     rec = sides.legacy.get(key)
     row = sides.rows.get(key)
     version, _deleted = sides.state.get(key, (None, False))
@@ -95,7 +104,10 @@ def _classify(em: Any, canon: Canonicalizer, key: str, sides: Sides, flying: InF
         f.kind = EXTRA
     if rec is not None:
         try:
-            rows = em.to_rows(key, loads_payload(dumps_payload(rec.doc)))
+            # A Mongo document holds BSON types: take it the way its event would arrive. A
+            # JSON file's is plain JSON already, and the round trip would only cost time.
+            doc = rec.doc if plain_json else loads_payload(dumps_payload(rec.doc))
+            rows = em.to_rows(key, doc)
             legacy = canon.record(rows.values, rows.children)
         except PermanentError:
             legacy = None  # a document the mapping refuses is dead-lettered, never applied
@@ -128,7 +140,8 @@ async def _check(
         part = keys[i : i + BATCH]
         async with pool.connection() as conn:
             sides = await fetch_sides(conn, em, store, part)
-        out.extend(_classify(em, canon, k, sides, flying) for k in part)
+        plain = isinstance(store, FileStore)
+        out.extend(_classify(em, canon, k, sides, flying, plain_json=plain) for k in part)
     return out
 
 

@@ -1,5 +1,6 @@
 """Legacy-store adapters: MongoDB (motor), a JSON directory, one JSON file, JSON lines."""
 
+from dualsync.producers.stores._base import FileStore
 from dualsync.producers.stores._files import UnreadableFileError, read_json_stable
 from dualsync.producers.stores.json_dir import JsonDirStore
 from dualsync.producers.stores.json_file import JsonFileStore
@@ -8,6 +9,7 @@ from dualsync.producers.stores.mongo import MongoStore
 from dualsync.producers.stores.open import LegacyStores, open_stores, store_for
 
 __all__ = [
+    "FileStore",
     "JsonDirStore",
     "JsonFileStore",
     "JsonLinesStore",

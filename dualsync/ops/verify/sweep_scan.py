@@ -1,0 +1,189 @@
+"""The two streams of the full sweep: every legacy record, every live target row, as
+(bucket, digest contribution) pairs, a chunk at a time.
+
+The legacy side is `store.iter_records` in store order, canonicalised as `sample.py` does
+(`to_rows` of the payload after an Extended JSON round trip; a document the mapping refuses
+counts as `REFUSED`). The target side pages through the gate's live keys in key order with
+keyset pagination (`key > last order by key limit n`, on row_state's primary key) and reads
+each page's rows and child rows by key as `fetch.py` does. Keyset pages rather than one
+server-side cursor: a cursor is one transaction, and a snapshot held for the minutes a
+million rows take would keep vacuum off row_state, the hottest table of the apply path;
+a page is a short index range scan, and the last key of a page is the resume point.
+
+Each function turns a whole chunk into its pairs before anything is added to a digest, so
+a chunk is counted entirely or not at all: that is what makes the checkpoint exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from dualsync.errors import PermanentError
+from dualsync.ops.verify.canon import Canonicalizer
+from dualsync.ops.verify.sweep_hash import REFUSED, bucket_of, bucket_sql, contribution
+from dualsync.schema.extjson import dumps_payload, loads_payload
+from dualsync.schema.legacy import LegacyRecord
+
+__all__ = ["TargetReader", "legacy_fingerprint", "legacy_pairs", "live_keys", "target_pairs"]
+
+Pairs = list[tuple[int, int]]
+Children = dict[str, dict[str, list[tuple[Any, ...]]]]
+
+
+def _as_text(pg_type: str) -> bool:
+    return pg_type.startswith("vector") or pg_type in {"jsonb", "json"}
+
+
+def _select(names: Sequence[str], types: Sequence[str], alias: str) -> sql.Composable:
+    """The columns as fetch.py selects them (vectors and jsonb as text, parsed exactly)."""
+    return sql.SQL(", ").join(
+        sql.SQL("{}.{}::text" if _as_text(t) else "{}.{}").format(
+            sql.Identifier(alias), sql.Identifier(n)
+        )
+        for n, t in zip(names, types, strict=True)
+    )
+
+
+def _key_table(em: Any) -> sql.Composable:
+    types = [t for n, t in zip(em.column_names, em.pg_types, strict=True) if n in em.key_columns]
+    arrays = sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(t)) for t in ["text", *types])
+    cols = sql.SQL(", ").join(map(sql.Identifier, ["_ds_key", *em.key_columns]))
+    return sql.SQL("unnest({}) as k({})").format(arrays, cols)
+
+
+def _queries(em: Any) -> list[sql.Composed]:
+    """The parent query, then one per child table (built once per entity)."""
+    match = sql.SQL(" and ").join(
+        sql.SQL("t.{0} = k.{0}").format(sql.Identifier(c)) for c in em.key_columns
+    )
+    out = [
+        sql.SQL("select k._ds_key, {} from {} join {} t on {}").format(
+            _select(em.column_names, em.pg_types, "t"), _key_table(em),
+            sql.Identifier(em.schema, em.table), match,
+        )
+    ]  # fmt: skip
+    for cm in em.children:
+        cmatch = sql.SQL(" and ").join(
+            sql.SQL("c.{} = k.{}").format(sql.Identifier(pc), sql.Identifier(k))
+            for pc, k in zip(cm.parent_columns, em.key_columns, strict=True)
+        )
+        out.append(
+            sql.SQL("select k._ds_key, {} from {} join {} c on {}").format(
+                _select(cm.column_names, cm.pg_types, "c"), _key_table(em),
+                sql.Identifier(cm.schema, cm.table), cmatch,
+            )
+        )  # fmt: skip
+    return out
+
+
+class TargetReader:
+    """Reads target rows and child rows by canonical key; its queries are built once."""
+
+    def __init__(self, em: Any) -> None:
+        self.em = em
+        self._parent, *self._children = _queries(em)
+
+    async def fetch(
+        self, conn: psycopg.AsyncConnection[Any], keys: Sequence[str]
+    ) -> tuple[dict[str, tuple[Any, ...]], Children]:
+        """The rows (mapping order) and child rows of `keys`; keys the key strategy refuses
+        have no row (never applied under that key)."""
+        em = self.em
+        good: list[str] = []
+        translated: list[tuple[Any, ...]] = []
+        for k in keys:
+            try:
+                translated.append(em.translate_key(k))
+            except PermanentError:
+                continue
+            good.append(k)
+        rows: dict[str, tuple[Any, ...]] = {}
+        children: Children = {}
+        if not good:
+            return rows, children
+        params = [good] + [[t[i] for t in translated] for i in range(len(em.key_columns))]
+        cur = await conn.execute(self._parent, params)
+        for r in await cur.fetchall():
+            rows[r[0]] = tuple(r[1:])
+        for cm, q in zip(em.children, self._children, strict=True):
+            cur = await conn.execute(q, params)
+            for r in await cur.fetchall():
+                children.setdefault(r[0], {}).setdefault(cm.table, []).append(tuple(r[1:]))
+        return rows, children
+
+
+async def live_keys(
+    conn: psycopg.AsyncConnection[Any],
+    entity: str,
+    after: str | None,
+    limit: int,
+    *,
+    buckets: int | None = None,
+    only: Sequence[int] = (),
+) -> list[str]:
+    """The next `limit` live row_state keys after `after` in key order; with `buckets`,
+    only the keys of the buckets in `only` (a hashed subplan, so a long list stays cheap)."""
+    where = [sql.SQL("entity = %s and not deleted")]
+    params: list[Any] = [entity]
+    if after is not None:
+        where.append(sql.SQL("key > %s"))
+        params.append(after)
+    if buckets is not None:
+        where.append(sql.SQL("{} in (select unnest(%s::bigint[]))").format(bucket_sql(buckets)))
+        params.append(list(only))
+    q = sql.SQL("select key from dualsync.row_state where {} order by key limit %s").format(
+        sql.SQL(" and ").join(where)
+    )
+    cur = await conn.execute(q, [*params, limit])
+    return [r[0] for r in await cur.fetchall()]
+
+
+def legacy_fingerprint(em: Any, canon: Canonicalizer, key: str, doc: dict[str, Any]) -> str:
+    """The fingerprint of a legacy document under its canonical key (`REFUSED` when the
+    mapping refuses it: dead-lettered, never applied)."""
+    try:
+        rows = em.to_rows(key, loads_payload(dumps_payload(doc)))
+        return canon.fingerprint(canon.record(rows.values, rows.children))
+    except PermanentError:
+        return REFUSED
+
+
+def legacy_pairs(
+    em: Any, canon: Canonicalizer, records: Sequence[LegacyRecord], buckets: int
+) -> tuple[Pairs, int]:
+    """(bucket, contribution) of each record, and how many keys the key strategy refuses
+    (sample.py skips those too: never applied, nothing to compare)."""
+    out: Pairs = []
+    skipped = 0
+    for rec in records:
+        try:
+            key = em.canonical_key(rec.key)
+        except PermanentError:
+            skipped += 1
+            continue
+        fp = legacy_fingerprint(em, canon, key, rec.doc)
+        out.append((bucket_of(key, buckets), contribution(key, fp)))
+    return out, skipped
+
+
+def target_pairs(
+    canon: Canonicalizer,
+    keys: Sequence[str],
+    rows: dict[str, tuple[Any, ...]],
+    children: Children,
+    buckets: int,
+) -> Pairs:
+    """(bucket, contribution) of each key that has a target row (a live gate entry without
+    one is what sample.py also sees as no row)."""
+    out: Pairs = []
+    for key in keys:
+        row = rows.get(key)
+        if row is None:
+            continue
+        fp = canon.fingerprint(canon.record(row, children.get(key, {})))
+        out.append((bucket_of(key, buckets), contribution(key, fp)))
+    return out
