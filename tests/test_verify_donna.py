@@ -3,6 +3,7 @@ found with its class and field."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 
@@ -123,3 +124,38 @@ async def test_repair_then_verify_is_clean(donna: App, tmp_path: Path) -> None:
     assert {(k, a, rid) for k, a, rid, _ in audit} == {
         (missing, "upsert", run_id), (edited, "upsert", run_id), (gone, "delete", run_id),
     }  # fmt: skip
+
+
+async def test_the_cli_exits_3_on_drift_and_speaks_json(
+    donna: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from dualsync.ops.cli import main  # noqa: PLC0415
+    from dualsync.settings import get_settings  # noqa: PLC0415
+
+    monkeypatch.setenv("DATABASE_URL", donna.db)
+    monkeypatch.setenv("REDIS_URL", donna.redis_url)
+    monkeypatch.setenv("DUALSYNC_PREFIX", donna.prefix)
+    monkeypatch.setenv("DUALSYNC_SHARDS", "2")
+    get_settings.cache_clear()
+    mapping = str(ROOT / "examples/donna/mapping.yaml")
+    argv = ["verify", "--mapping", mapping, "--legacy-root", str(tmp_path / "tree"),
+            "--entity", "users", "--grace", "0", "--generations", "0"]  # fmt: skip
+    try:
+        assert await asyncio.to_thread(main, [*argv, "--json"]) == 0
+        [report] = orjson.loads(capsys.readouterr().out)
+        assert report["entity"] == "users"
+        assert report["drift"] == 0
+        assert 0 < report["upper_bound_95"] < 0.1
+        [(key,)] = donna.sql("select clerk_id from users order by clerk_id limit 1")
+        donna.sql("update users set email = 'cli@behind.example' where clerk_id = %s", key)
+        assert await asyncio.to_thread(main, argv) == 3
+        out = capsys.readouterr().out
+        assert "1 confirmed drift" in out
+        assert f"mismatch           {key} fields email" in out
+        assert "dualsync repair --entity users --run" in out
+        bad = ["verify", "--entity", "nope", "--mapping", mapping]
+        assert await asyncio.to_thread(main, bad) == 1
+        assert "cannot verify nope" in capsys.readouterr().err
+    finally:
+        get_settings.cache_clear()
