@@ -294,7 +294,7 @@ def test_no_runs_says_to_run_verify(seeded: dict[str, int], env: str) -> None:
     out = " ".join(result.stdout.split())
     assert "no verifier runs since" in out
     assert "run 'dualsync verify'" in out
-    assert "the newest run started 10m ago: widen --since to see it" in out
+    assert re.search(r"the newest run started 1[01]m ago: widen --since to see it", out), out
     result = invoke("--entity", "nope", "--json")
     doc = orjson.loads(result.stdout)
     assert doc["entities"] == []
