@@ -61,3 +61,20 @@ async def backfill(app: App, tmp: Path) -> None:
 def by_key(result: SampleResult) -> dict[str, tuple[str, list[str]]]:
     """Confirmed findings: key -> (class, fields)."""
     return {f.key: (f.kind, f.fields) for f in result.confirmed()}
+
+
+async def donna_app(pg_url: str, redis_url: str, prefix: str, tmp: Path, n: int, seed: int) -> App:
+    """donna's JSON tree of `n` records per entity, migrated and backfilled into `pg_url`."""
+    from dualsync.producers.stores import open_stores  # noqa: PLC0415
+    from dualsync.schema.mapping import load_mapping  # noqa: PLC0415
+    from examples._stores import write_tree  # noqa: PLC0415
+    from examples.donna.generator import generate  # noqa: PLC0415
+
+    migrate("donna", pg_url)
+    ms = load_mapping(ROOT / "examples" / "donna" / "mapping.yaml")
+    write_tree(ms, generate(n, seed), tmp / "tree")
+    app = App(ms, open_stores(ms, root=tmp / "tree"), pg_url, redis_url, prefix)
+    app.sql("truncate user_memory, messages, chat_sessions, users, system_logs, "
+            "dualsync.row_state")  # fmt: skip
+    await backfill(app, tmp)
+    return app

@@ -11,23 +11,12 @@ import orjson
 import pytest
 import redis.asyncio as aredis
 
-from dualsync.producers.stores import open_stores
-from dualsync.schema.mapping import load_mapping
-from examples._stores import write_tree
-from examples.donna.generator import generate
-from tests._verify_support import ROOT, App, backfill, by_key, migrate
+from tests._verify_support import ROOT, App, by_key, donna_app
 
 
 @pytest.fixture
 async def donna(pg_url: str, redis_url: str, redis_prefix: str, tmp_path: Path) -> App:
-    migrate("donna", pg_url)
-    ms = load_mapping(ROOT / "examples" / "donna" / "mapping.yaml")
-    write_tree(ms, generate(60, 9), tmp_path / "tree")
-    app = App(ms, open_stores(ms, root=tmp_path / "tree"), pg_url, redis_url, redis_prefix)
-    app.sql("truncate user_memory, messages, chat_sessions, users, system_logs, "
-            "dualsync.row_state")  # fmt: skip
-    await backfill(app, tmp_path)
-    return app
+    return await donna_app(pg_url, redis_url, redis_prefix, tmp_path, 60, 9)
 
 
 async def test_clean_after_a_backfill(donna: App) -> None:

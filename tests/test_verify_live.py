@@ -15,27 +15,16 @@ import redis.asyncio as aredis
 from dualsync.ops.cli_backfill import run_backfill
 from dualsync.producers import EventSpec, Publisher
 from dualsync.producers.backfill import BackfillOptions
-from dualsync.producers.stores import open_stores
-from dualsync.schema.mapping import load_mapping
 from dualsync.settings import Settings
 from dualsync.worker import lifecycle
 from dualsync.worker.config import WorkerConfig
 from dualsync.worker.context import StartOptions
-from examples._stores import write_tree
-from examples.donna.generator import generate
-from tests._verify_support import ROOT, App, backfill, migrate
+from tests._verify_support import App, donna_app
 
 
 @pytest.fixture
 async def donna(pg_url: str, redis_url: str, redis_prefix: str, tmp_path: Path) -> App:
-    migrate("donna", pg_url)
-    ms = load_mapping(ROOT / "examples" / "donna" / "mapping.yaml")
-    write_tree(ms, generate(300, 21), tmp_path / "tree")
-    app = App(ms, open_stores(ms, root=tmp_path / "tree"), pg_url, redis_url, redis_prefix)
-    app.sql("truncate user_memory, messages, chat_sessions, users, system_logs, "
-            "dualsync.row_state")  # fmt: skip
-    await backfill(app, tmp_path)
-    return app
+    return await donna_app(pg_url, redis_url, redis_prefix, tmp_path, 300, 21)
 
 
 async def test_ten_clean_runs_under_live_writes_and_a_backfill(donna: App, tmp_path: Path) -> None:
