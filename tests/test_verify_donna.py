@@ -148,3 +148,31 @@ async def test_the_cli_exits_3_on_drift_and_speaks_json(
         assert "cannot verify nope" in capsys.readouterr().err
     finally:
         get_settings.cache_clear()
+
+
+async def test_verify_full_through_the_cli(
+    donna: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from dualsync.ops.cli import main  # noqa: PLC0415
+    from dualsync.settings import get_settings  # noqa: PLC0415
+
+    for name, value in (("DATABASE_URL", donna.db), ("REDIS_URL", donna.redis_url),
+                        ("DUALSYNC_PREFIX", donna.prefix), ("DUALSYNC_SHARDS", "2"),
+                        ("DUALSYNC_FINGERPRINT_KEY", "k" * 32)):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    mapping = str(ROOT / "examples/donna/mapping.yaml")
+    argv = ["verify", "--full", "--mapping", mapping, "--legacy-root", str(tmp_path / "tree"),
+            "--grace", "0", "--generations", "0", "--json"]  # fmt: skip
+    try:
+        [(key,)] = donna.sql("select clerk_id from users order by clerk_id desc limit 1")
+        donna.sql("update users set name = 'swept' where clerk_id = %s", key)
+        assert await asyncio.to_thread(main, [*argv, "--entity", "users"]) == 3
+        [report] = orjson.loads(capsys.readouterr().out)
+        assert report["sampled"] == 60  # every record, not a sample
+        assert [(f["key"], f["fields"]) for f in report["findings"]] == [(key, ["name"])]
+        assert await asyncio.to_thread(main, argv) == 1  # --full wants one --entity
+        assert "--full sweeps one entity" in capsys.readouterr().err
+    finally:
+        get_settings.cache_clear()

@@ -20,7 +20,7 @@ from dualsync.ops.cli_options import (
     mapping_path,
 )
 from dualsync.ops.services import open_services
-from dualsync.ops.verify.run import VerifyOptions, run_verify
+from dualsync.ops.verify.run import VerifyOptions, run_full, run_verify
 from dualsync.ops.verify.sample import EXTRA, MISMATCH, MISSING, SampleResult
 from dualsync.producers.stores import open_stores
 from dualsync.schema.mapping import load_mapping
@@ -49,6 +49,16 @@ def verify(
         int, typer.Option(min=0, max=10, help="Rereads before a difference is drift.")
     ] = 3,
     json_: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Compare every record of one --entity (resumable sweep)."),
+    ] = False,
+    buckets: Annotated[
+        int, typer.Option(min=1, max=65_536, help="With --full: hash buckets of the sweep.")
+    ] = 4096,
+    restart: Annotated[
+        bool, typer.Option(help="With --full: start over instead of resuming a killed sweep.")
+    ] = False,
     legacy_root: LegacyRootOption = None,
     mongo: MongoOption = None,
 ) -> None:
@@ -71,9 +81,14 @@ def verify(
     )  # fmt: skip
     stores = open_stores(ms, root=legacy_root, mongo_url=mongo or settings.mongo_url)
     with open_services(settings) as svc, contextlib.closing(stores):
-        results = asyncio.run(
-            run_verify(ms, stores, opts, database_url=svc.database_url, redis_url=svc.redis_url)
-        )
+        job = (
+            run_full(ms, stores, opts, database_url=svc.database_url, redis_url=svc.redis_url,
+                     buckets=buckets, resume=not restart, progress=not json_)
+            if full
+            else run_verify(ms, stores, opts, database_url=svc.database_url,
+                            redis_url=svc.redis_url)
+        )  # fmt: skip
+        results = asyncio.run(job)
     if json_:
         typer.echo(orjson.dumps([_as_json(i, r) for i, r in results]).decode())
     else:

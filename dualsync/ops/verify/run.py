@@ -11,6 +11,7 @@ import redis.asyncio as aredis
 
 from dualsync.consumers.pool import open_pool
 from dualsync.errors import ConfigError
+from dualsync.logging import get_logger
 from dualsync.ops.verify.canon import Canonicalizer
 from dualsync.ops.verify.inflight import InFlight, unapplied
 from dualsync.ops.verify.sample import SampleResult, verify_sample
@@ -19,7 +20,9 @@ from dualsync.producers.stores import LegacyStores
 from dualsync.schema.mapping import MappingSet, load_enum_labels
 from dualsync.schema.mapping.order import dependency_order
 
-__all__ = ["VerifyOptions", "run_verify"]
+__all__ = ["VerifyOptions", "run_full", "run_verify"]
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,47 @@ async def run_verify(
                 await finish_run(conn, run_id, result, group)
             out.append((run_id, result))
         return out
+    finally:
+        if client is not None:
+            await client.aclose()
+        await pool.close()
+
+
+async def run_full(
+    ms: MappingSet,
+    stores: LegacyStores,
+    opts: VerifyOptions,
+    *,
+    database_url: str,
+    redis_url: str | None,
+    buckets: int = 4096,
+    resume: bool = True,
+    progress: bool = True,
+) -> list[tuple[int, SampleResult]]:
+    """`verify --full`: a sweep of every record of one entity, resumable."""
+    from dualsync.ops.verify.sweep import run_sweep  # noqa: PLC0415 - only for --full
+
+    if len(opts.entities) != 1:
+        raise ConfigError("--full sweeps one entity: pass --entity NAME")
+    [name] = opts.entities
+    if name not in stores.stores:
+        raise ConfigError(f"cannot sweep {name}: no such entity with a source: in {ms.path.name}")
+    if opts.fingerprint_key is None:
+        hint = "set DUALSYNC_FINGERPRINT_KEY so a killed sweep can resume in a new process"
+        log.warning("sweep_without_fingerprint_key", hint=hint)
+    key = opts.fingerprint_key or os.urandom(32)
+    pool = await open_pool(database_url, max_size=3, name="dualsync-sweep")
+    client = aredis.Redis.from_url(redis_url) if redis_url else None
+    try:
+        async with pool.connection() as conn:
+            ms.bind_enum_labels(await load_enum_labels(conn, ms))
+        em = ms.entity(name)
+        run_id, result = await run_sweep(
+            pool, em, stores[name], Canonicalizer(em, key), group=str(uuid.uuid4()),
+            resume=resume, buckets=buckets, in_flight=_in_flight(client, opts),
+            grace_s=opts.grace_s, generations=opts.generations, progress=progress,
+        )  # fmt: skip
+        return [(run_id, result)]
     finally:
         if client is not None:
             await client.aclose()

@@ -2,13 +2,13 @@
 (bucket, digest contribution) pairs, a chunk at a time.
 
 The legacy side is `store.iter_records` in store order, canonicalised as `sample.py` does
-(`to_rows` of the payload after an Extended JSON round trip; a document the mapping refuses
-counts as `REFUSED`). The target side pages through the gate's live keys in key order with
-keyset pagination (`key > last order by key limit n`, on row_state's primary key) and reads
-each page's rows and child rows by key as `fetch.py` does. Keyset pages rather than one
-server-side cursor: a cursor is one transaction, and a snapshot held for the minutes a
-million rows take would keep vacuum off row_state, the hottest table of the apply path;
-a page is a short index range scan, and the last key of a page is the resume point.
+(`to_rows` of the payload, after an Extended JSON round trip unless it comes from a JSON
+file; a document the mapping refuses counts as `REFUSED`). The target side pages through
+the gate's live keys in key order (`key > last order by key limit n`, on row_state's
+primary key) and reads each page's rows and child rows by key as `fetch.py` does. Keyset
+pages rather than one server-side cursor: a cursor is one transaction, and a snapshot held
+for the minutes a million rows take would keep vacuum off row_state, the hottest table of
+the apply path; a page is a short index range scan, and its last key is the resume point.
 
 Each function turns a whole chunk into its pairs before anything is added to a digest, so
 a chunk is counted entirely or not at all: that is what makes the checkpoint exact.
@@ -28,7 +28,14 @@ from dualsync.ops.verify.sweep_hash import REFUSED, bucket_of, bucket_sql, contr
 from dualsync.schema.extjson import dumps_payload, loads_payload
 from dualsync.schema.legacy import LegacyRecord
 
-__all__ = ["TargetReader", "legacy_fingerprint", "legacy_pairs", "live_keys", "target_pairs"]
+__all__ = [
+    "TargetReader",
+    "legacy_fingerprint",
+    "legacy_pairs",
+    "live_keys",
+    "live_keys_in",
+    "target_pairs",
+]
 
 Pairs = list[tuple[int, int]]
 Children = dict[str, dict[str, list[tuple[Any, ...]]]]
@@ -116,44 +123,70 @@ class TargetReader:
         return rows, children
 
 
+def _live(after: str | None) -> tuple[sql.Composable, list[Any]]:
+    if after is None:
+        return sql.SQL("entity = %s and not deleted"), []
+    return sql.SQL("entity = %s and not deleted and key > %s"), [after]
+
+
 async def live_keys(
-    conn: psycopg.AsyncConnection[Any],
-    entity: str,
-    after: str | None,
-    limit: int,
-    *,
-    buckets: int | None = None,
-    only: Sequence[int] = (),
+    conn: psycopg.AsyncConnection[Any], entity: str, after: str | None, limit: int
 ) -> list[str]:
-    """The next `limit` live row_state keys after `after` in key order; with `buckets`,
-    only the keys of the buckets in `only` (a hashed subplan, so a long list stays cheap)."""
-    where = [sql.SQL("entity = %s and not deleted")]
-    params: list[Any] = [entity]
-    if after is not None:
-        where.append(sql.SQL("key > %s"))
-        params.append(after)
-    if buckets is not None:
-        where.append(sql.SQL("{} in (select unnest(%s::bigint[]))").format(bucket_sql(buckets)))
-        params.append(list(only))
-    q = sql.SQL("select key from dualsync.row_state where {} order by key limit %s").format(
-        sql.SQL(" and ").join(where)
-    )
-    cur = await conn.execute(q, [*params, limit])
+    """The next `limit` live row_state keys after `after`, in key order."""
+    where, extra = _live(after)
+    q = sql.SQL("select key from dualsync.row_state where {} order by key limit %s").format(where)
+    cur = await conn.execute(q, [entity, *extra, limit])
     return [r[0] for r in await cur.fetchall()]
 
 
-def legacy_fingerprint(em: Any, canon: Canonicalizer, key: str, doc: dict[str, Any]) -> str:
+async def live_keys_in(
+    conn: psycopg.AsyncConnection[Any],
+    entity: str,
+    after: str | None,
+    span: int,
+    buckets: int,
+    only: Sequence[int],
+) -> tuple[list[str], str | None]:
+    """The live keys of the buckets `only` among the next `span` live keys after `after`,
+    and the last of those `span` keys (None: no more keys).
+
+    The span is cut first (an index range scan), then filtered: a filtered `order by key
+    limit n` would let the planner hash-join and sort everything after `after` for every
+    page, quadratic over a table. md5 runs in Postgres, and only the wanted keys travel."""
+    where, extra = _live(after)
+    q = sql.SQL(
+        "with span as (select key from dualsync.row_state where {} order by key limit %s) "
+        "select (select max(key) from span), array(select key from span where {} in "
+        "(select unnest(%s::bigint[])) order by key)"
+    ).format(where, bucket_sql(buckets))
+    cur = await conn.execute(q, [entity, *extra, span, list(only)])
+    row = await cur.fetchone()
+    if row is None or row[0] is None:
+        return [], None
+    return list(row[1]), str(row[0])
+
+
+def legacy_fingerprint(
+    em: Any, canon: Canonicalizer, key: str, doc: dict[str, Any], *, plain_json: bool = False
+) -> str:
     """The fingerprint of a legacy document under its canonical key (`REFUSED` when the
-    mapping refuses it: dead-lettered, never applied)."""
+    mapping refuses it: dead-lettered, never applied). As in sample.py, a Mongo document
+    is taken the way its event would arrive (an Extended JSON round trip); a JSON file's
+    (`plain_json`) is plain JSON already."""
     try:
-        rows = em.to_rows(key, loads_payload(dumps_payload(doc)))
+        rows = em.to_rows(key, doc if plain_json else loads_payload(dumps_payload(doc)))
         return canon.fingerprint(canon.record(rows.values, rows.children))
     except PermanentError:
         return REFUSED
 
 
 def legacy_pairs(
-    em: Any, canon: Canonicalizer, records: Sequence[LegacyRecord], buckets: int
+    em: Any,
+    canon: Canonicalizer,
+    records: Sequence[LegacyRecord],
+    buckets: int,
+    *,
+    plain_json: bool = False,
 ) -> tuple[Pairs, int]:
     """(bucket, contribution) of each record, and how many keys the key strategy refuses
     (sample.py skips those too: never applied, nothing to compare)."""
@@ -165,7 +198,7 @@ def legacy_pairs(
         except PermanentError:
             skipped += 1
             continue
-        fp = legacy_fingerprint(em, canon, key, rec.doc)
+        fp = legacy_fingerprint(em, canon, key, rec.doc, plain_json=plain_json)
         out.append((bucket_of(key, buckets), contribution(key, fp)))
     return out, skipped
 
