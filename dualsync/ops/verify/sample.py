@@ -28,7 +28,7 @@ from dualsync.producers.stores import FileStore
 from dualsync.schema.extjson import dumps_payload, loads_payload
 from dualsync.schema.legacy import LegacyStore
 
-__all__ = ["Finding", "SampleResult", "verify_sample"]
+__all__ = ["Finding", "SampleResult", "check_keys", "verify_sample"]
 
 MATCH = "match"
 MISSING = "missing_in_target"
@@ -127,7 +127,7 @@ def _classify(
     return f
 
 
-async def _check(
+async def check_keys(
     pool: AsyncConnectionPool[Any],
     em: Any,
     store: LegacyStore,
@@ -170,14 +170,14 @@ async def verify_sample(
         for k in await sample_target_keys(conn, em.name, half, seed):
             keys[k] = None
     result = SampleResult(em.name, sampled=len(keys))
-    first = await _check(pool, em, store, canon, list(keys), await in_flight())
+    first = await check_keys(pool, em, store, canon, list(keys), await in_flight())
     result.matched = sum(1 for f in first if f.kind == MATCH)
     open_ = [f for f in first if f.kind != MATCH]
     for generation in range(1, generations + 1):
         if not open_:
             break
         await asyncio.sleep(grace_s)
-        again = await _check(pool, em, store, canon, [f.key for f in open_], await in_flight())
+        again = await check_keys(pool, em, store, canon, [f.key for f in open_], await in_flight())
         for f in again:
             f.generation = generation
         settled = [f for f in again if f.kind == MATCH]

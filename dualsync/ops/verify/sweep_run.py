@@ -27,7 +27,7 @@ from dualsync.ops.verify.sample import (
     IN_FLIGHT,
     MATCH,
     Finding,
-    _check,  # the sampled verify's own classification, so both name drift alike
+    check_keys,  # the sampled verify's own classification, so both name drift alike
 )
 from dualsync.ops.verify.sweep_hash import bucket_of
 from dualsync.ops.verify.sweep_progress import SweepProgress
@@ -113,7 +113,9 @@ class SweepContext:
 
     async def check(self, keys: list[str]) -> list[Finding]:
         """Both sides of `keys` read now and classified as sample.py does."""
-        return await _check(self.pool, self.em, self.store, self.canon, keys, await self.flying())
+        return await check_keys(
+            self.pool, self.em, self.store, self.canon, keys, await self.flying()
+        )
 
 
 async def _legacy_digest(ctx: SweepContext) -> None:
