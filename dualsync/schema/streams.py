@@ -21,6 +21,8 @@ __all__ = [
     "dlq_index_key",
     "dlq_key",
     "dlq_raw_key",
+    "readpath_channel",
+    "readpath_key",
     "shard_for",
     "stream_key",
     "stream_keys",
@@ -77,3 +79,14 @@ def verify_lock_key(prefix: str) -> str:
 def verify_last_key(prefix: str) -> str:
     """When the last scheduled verify started (epoch seconds)."""
     return f"{prefix}:verify:last"
+
+
+def readpath_key(prefix: str) -> str:
+    """The read-path modes: a hash of entity -> `legacy` | `shadow` | `postgres` (absent:
+    `legacy`). Every language's read-path client reads this key."""
+    return f"{prefix}:readpath"
+
+
+def readpath_channel(prefix: str) -> str:
+    """Pub/sub channel of mode changes: JSON `{"entity": ..., "mode": ...}` per change."""
+    return f"{prefix}:readpath:changes"

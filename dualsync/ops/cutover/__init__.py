@@ -1,0 +1,1 @@
+"""Cutover: read-path modes per entity, their audited changes, readiness gates."""
