@@ -17,6 +17,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 from dualsync.errors import DualsyncError
 from dualsync.logging import configure_logging
 from dualsync.ops.cli_backfill import backfill
+from dualsync.ops.cli_cutover import cutover_app, flip, readiness, rollback
 from dualsync.ops.cli_demo import demo
 from dualsync.ops.cli_dlq import app as dlq_app
 from dualsync.ops.cli_doctor import doctor
@@ -52,6 +53,10 @@ app.command(help="Re-publish the legacy record of each confirmed drift key (dry 
     repair
 )
 app.command(help="Report drift between the legacy store and PostgreSQL, from verify runs.")(drift)
+app.command(help="Check the gates an entity must pass before its reads move on.")(readiness)
+app.command(help="Move an entity's reads one step on: legacy -> shadow -> postgres.")(flip)
+app.command(help="Send an entity's reads back to the legacy store, now.")(rollback)
+app.add_typer(cutover_app, name="cutover")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(mappings_app, name="mappings")
