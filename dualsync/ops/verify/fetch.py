@@ -10,9 +10,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from dualsync.errors import PermanentError
 from dualsync.schema.legacy import LegacyRecord, LegacyStore
 
-__all__ = ["Sides", "fetch_sides", "sample_target_keys"]
+__all__ = ["Sides", "fetch_rows", "fetch_sides", "sample_target_keys", "target_queries"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,68 @@ def _key_table(em: Any) -> sql.Composable:
     return sql.SQL("unnest({}) as k({})").format(arrays, cols)
 
 
+def target_queries(em: Any) -> list[sql.Composed]:
+    """The parent-row query, then one per child table, each joined to a batch of keys
+    (`%s` arrays: canonical keys, then each key column); built once per entity."""
+    match = sql.SQL(" and ").join(
+        sql.SQL("t.{0} = k.{0}").format(sql.Identifier(c)) for c in em.key_columns
+    )
+    out = [
+        sql.SQL("select k._ds_key, {} from {} join {} t on {}").format(
+            _select(em.column_names, em.pg_types, "t"), _key_table(em),
+            sql.Identifier(em.schema, em.table), match,
+        )
+    ]  # fmt: skip
+    for cm in em.children:
+        cmatch = sql.SQL(" and ").join(
+            sql.SQL("c.{} = k.{}").format(sql.Identifier(pc), sql.Identifier(k))
+            for pc, k in zip(cm.parent_columns, em.key_columns, strict=True)
+        )
+        out.append(
+            sql.SQL("select k._ds_key, {} from {} join {} c on {}").format(
+                _select(cm.column_names, cm.pg_types, "c"), _key_table(em),
+                sql.Identifier(cm.schema, cm.table), cmatch,
+            )
+        )  # fmt: skip
+    return out
+
+
+Rows = dict[str, tuple[Any, ...]]
+Children = dict[str, dict[str, list[tuple[Any, ...]]]]
+
+
+async def fetch_rows(
+    conn: psycopg.AsyncConnection[Any],
+    em: Any,
+    queries: Sequence[sql.Composed],
+    keys: Sequence[str],
+) -> tuple[Rows, Children]:
+    """Target rows (mapping order) and child rows of canonical `keys`, through
+    `target_queries(em)`; a key the key strategy refuses has no row (never applied)."""
+    good: list[str] = []
+    translated: list[tuple[Any, ...]] = []
+    for k in keys:
+        try:
+            translated.append(em.translate_key(k))
+        except PermanentError:
+            continue
+        good.append(k)
+    rows: Rows = {}
+    children: Children = {}
+    if not good:
+        return rows, children
+    params = [good] + [[t[i] for t in translated] for i in range(len(em.key_columns))]
+    parent, *child_queries = queries
+    cur = await conn.execute(parent, params)
+    for r in await cur.fetchall():
+        rows[r[0]] = tuple(r[1:])
+    for cm, q in zip(em.children, child_queries, strict=True):
+        cur = await conn.execute(q, params)
+        for r in await cur.fetchall():
+            children.setdefault(r[0], {}).setdefault(cm.table, []).append(tuple(r[1:]))
+    return rows, children
+
+
 async def fetch_sides(
     conn: psycopg.AsyncConnection[Any],
     em: Any,
@@ -59,38 +122,7 @@ async def fetch_sides(
 ) -> Sides:
     """Both sides of `keys` (canonical legacy keys)."""
     legacy = await store.get_many(list(keys))
-    translated = [em.translate_key(k) for k in keys]
-    params: list[Any] = [list(keys)] + [
-        [t[i] for t in translated] for i in range(len(em.key_columns))
-    ]
-    match = sql.SQL(" and ").join(
-        sql.SQL("t.{0} = k.{0}").format(sql.Identifier(c)) for c in em.key_columns
-    )
-    q = sql.SQL("select k._ds_key, {cols} from {keys} join {t} t on {match}").format(
-        cols=_select(em.column_names, em.pg_types, "t"),
-        keys=_key_table(em),
-        t=sql.Identifier(em.schema, em.table),
-        match=match,
-    )
-    rows: dict[str, tuple[Any, ...]] = {}
-    cur = await conn.execute(q, params)
-    for r in await cur.fetchall():
-        rows[r[0]] = tuple(r[1:])
-    children: dict[str, dict[str, list[tuple[Any, ...]]]] = {}
-    for cm in em.children:
-        cmatch = sql.SQL(" and ").join(
-            sql.SQL("c.{} = k.{}").format(sql.Identifier(pc), sql.Identifier(k))
-            for pc, k in zip(cm.parent_columns, em.key_columns, strict=True)
-        )
-        cq = sql.SQL("select k._ds_key, {cols} from {keys} join {t} c on {match}").format(
-            cols=_select(cm.column_names, cm.pg_types, "c"),
-            keys=_key_table(em),
-            t=sql.Identifier(cm.schema, cm.table),
-            match=cmatch,
-        )
-        cur = await conn.execute(cq, params)
-        for r in await cur.fetchall():
-            children.setdefault(r[0], {}).setdefault(cm.table, []).append(tuple(r[1:]))
+    rows, children = await fetch_rows(conn, em, target_queries(em), keys)
     cur = await conn.execute(
         "select key, version, deleted from dualsync.row_state where entity = %s and key = any(%s)",
         [em.name, list(keys)],

@@ -24,6 +24,7 @@ from psycopg import sql
 
 from dualsync.errors import PermanentError
 from dualsync.ops.verify.canon import Canonicalizer
+from dualsync.ops.verify.fetch import Children, fetch_rows, target_queries
 from dualsync.ops.verify.sweep_hash import REFUSED, bucket_of, bucket_sql, contribution
 from dualsync.schema.extjson import dumps_payload, loads_payload
 from dualsync.schema.legacy import LegacyRecord
@@ -38,53 +39,6 @@ __all__ = [
 ]
 
 Pairs = list[tuple[int, int]]
-Children = dict[str, dict[str, list[tuple[Any, ...]]]]
-
-
-def _as_text(pg_type: str) -> bool:
-    return pg_type.startswith("vector") or pg_type in {"jsonb", "json"}
-
-
-def _select(names: Sequence[str], types: Sequence[str], alias: str) -> sql.Composable:
-    """The columns as fetch.py selects them (vectors and jsonb as text, parsed exactly)."""
-    return sql.SQL(", ").join(
-        sql.SQL("{}.{}::text" if _as_text(t) else "{}.{}").format(
-            sql.Identifier(alias), sql.Identifier(n)
-        )
-        for n, t in zip(names, types, strict=True)
-    )
-
-
-def _key_table(em: Any) -> sql.Composable:
-    types = [t for n, t in zip(em.column_names, em.pg_types, strict=True) if n in em.key_columns]
-    arrays = sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(t)) for t in ["text", *types])
-    cols = sql.SQL(", ").join(map(sql.Identifier, ["_ds_key", *em.key_columns]))
-    return sql.SQL("unnest({}) as k({})").format(arrays, cols)
-
-
-def _queries(em: Any) -> list[sql.Composed]:
-    """The parent query, then one per child table (built once per entity)."""
-    match = sql.SQL(" and ").join(
-        sql.SQL("t.{0} = k.{0}").format(sql.Identifier(c)) for c in em.key_columns
-    )
-    out = [
-        sql.SQL("select k._ds_key, {} from {} join {} t on {}").format(
-            _select(em.column_names, em.pg_types, "t"), _key_table(em),
-            sql.Identifier(em.schema, em.table), match,
-        )
-    ]  # fmt: skip
-    for cm in em.children:
-        cmatch = sql.SQL(" and ").join(
-            sql.SQL("c.{} = k.{}").format(sql.Identifier(pc), sql.Identifier(k))
-            for pc, k in zip(cm.parent_columns, em.key_columns, strict=True)
-        )
-        out.append(
-            sql.SQL("select k._ds_key, {} from {} join {} c on {}").format(
-                _select(cm.column_names, cm.pg_types, "c"), _key_table(em),
-                sql.Identifier(cm.schema, cm.table), cmatch,
-            )
-        )  # fmt: skip
-    return out
 
 
 class TargetReader:
@@ -92,35 +46,13 @@ class TargetReader:
 
     def __init__(self, em: Any) -> None:
         self.em = em
-        self._parent, *self._children = _queries(em)
+        self._queries = target_queries(em)
 
     async def fetch(
         self, conn: psycopg.AsyncConnection[Any], keys: Sequence[str]
     ) -> tuple[dict[str, tuple[Any, ...]], Children]:
-        """The rows (mapping order) and child rows of `keys`; keys the key strategy refuses
-        have no row (never applied under that key)."""
-        em = self.em
-        good: list[str] = []
-        translated: list[tuple[Any, ...]] = []
-        for k in keys:
-            try:
-                translated.append(em.translate_key(k))
-            except PermanentError:
-                continue
-            good.append(k)
-        rows: dict[str, tuple[Any, ...]] = {}
-        children: Children = {}
-        if not good:
-            return rows, children
-        params = [good] + [[t[i] for t in translated] for i in range(len(em.key_columns))]
-        cur = await conn.execute(self._parent, params)
-        for r in await cur.fetchall():
-            rows[r[0]] = tuple(r[1:])
-        for cm, q in zip(em.children, self._children, strict=True):
-            cur = await conn.execute(q, params)
-            for r in await cur.fetchall():
-                children.setdefault(r[0], {}).setdefault(cm.table, []).append(tuple(r[1:]))
-        return rows, children
+        """The rows (mapping order) and child rows of `keys` (see `fetch.fetch_rows`)."""
+        return await fetch_rows(conn, self.em, self._queries, keys)
 
 
 def _live(after: str | None) -> tuple[sql.Composable, list[Any]]:
