@@ -29,6 +29,7 @@ import redis.asyncio as aredis
 from bench._common import best_of, database_url, record, redis_url
 from dualsync.logging import configure_logging
 from dualsync.ops.cli_backfill import run_backfill
+from dualsync.ops.databases import fresh_database
 from dualsync.producers.backfill import BackfillOptions
 from dualsync.producers.stores import LegacyStores, open_stores
 from dualsync.schema.legacy import LegacyStore
@@ -48,15 +49,6 @@ CASES = {  # name -> (app, entity, generator)
 }
 
 
-def _fresh_db(server: str, name: str) -> str:
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)'.encode())
-        conn.execute(f'create database "{name}"'.encode())
-    info = psycopg.conninfo.conninfo_to_dict(server)
-    info["dbname"] = name
-    return psycopg.conninfo.make_conninfo("", **info)
-
-
 async def _read(store: LegacyStore) -> float:
     t0 = time.perf_counter()
     n = 0
@@ -70,7 +62,7 @@ async def _case(
 ) -> dict[str, Any]:
     app, entity, gen = CASES[name]
     ms: MappingSet = load_mapping(EXAMPLES / app / "mapping.yaml")
-    db = _fresh_db(server, f"bench_backfill_{name}")
+    db = fresh_database(server, f"bench_backfill_{name}")
     Migrator(db, [core_set(), MigrationSet.from_dir(EXAMPLES / app / "migrations")]).up()
     wanted = [d for d in gen(docs, 1) if d.entity == entity]
     root = tmp / name

@@ -31,6 +31,7 @@ from bench._common import database_url, record, redis_url
 from dualsync.consumers.pool import open_pool
 from dualsync.logging import configure_logging
 from dualsync.ops.backfill_direct import DirectSink
+from dualsync.ops.databases import fresh_database
 from dualsync.producers.backfill import Backfill, BackfillOptions, Checkpoint, SendResult
 from dualsync.producers.stores import open_stores
 from dualsync.schema.legacy import LegacyRecord
@@ -47,12 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _db(server: str, name: str, app: str) -> str:
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)'.encode())
-        conn.execute(f'create database "{name}"'.encode())
-    info = psycopg.conninfo.conninfo_to_dict(server)
-    info["dbname"] = name
-    url = psycopg.conninfo.make_conninfo("", **info)
+    url = fresh_database(server, name)
     Migrator(url, [core_set(), MigrationSet.from_dir(ROOT / "examples" / app / "migrations")]).up()
     return url
 

@@ -36,6 +36,7 @@ import psycopg
 from bench._common import database_url
 from dualsync.consumers.pool import open_pool
 from dualsync.logging import configure_logging
+from dualsync.ops.databases import fresh_database
 from dualsync.ops.verify.canon import Canonicalizer
 from dualsync.ops.verify.sweep import run_sweep
 from dualsync.ops.verify.sweep_scan import TargetReader, live_keys
@@ -127,11 +128,7 @@ class SyntheticStore(FileStore):
 
 def setup(server: str, tmp: Path, rows: int) -> tuple[str, Path, dict[str, str]]:
     """The database (target filled, three differences planted) and the legacy tree."""
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(b'drop database if exists "bench_sweep" with (force)')
-        conn.execute(b'create database "bench_sweep"')
-    info = psycopg.conninfo.conninfo_to_dict(server) | {"dbname": "bench_sweep"}
-    db = psycopg.conninfo.make_conninfo("", **info)
+    db = fresh_database(server, "bench_sweep")
     Migrator(db, [core_set()]).up()
     plants = {"changed": key_of(rows // 3), "missing": key_of(rows // 2),
               "extra": "items-9999.jsonl:1"}  # fmt: skip

@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
 from rich.console import Console
 
+from dualsync.ops.databases import drop_database
 from dualsync.ops.demo.story import DemoOptions, run_demo
 
 
@@ -22,10 +21,8 @@ async def test_the_demo_tells_its_story_and_both_sides_agree(
     try:
         assert await run_demo(pg_server_url, redis_url, opts, console)
     finally:
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            for app in ("donna", "panamia"):
-                name = sql.Identifier(f"t_demo_{tag}_{app}")
-                conn.execute(sql.SQL("drop database if exists {} with (force)").format(name))
+        for app in ("donna", "panamia"):
+            drop_database(pg_server_url, f"t_demo_{tag}_{app}")
     text = console.export_text()
     for step in ("legacy stores", "migrate donna", "backfill donna", "backfill panamia",
                  "live writes", "scan --watch published", "drained", "0 drift",

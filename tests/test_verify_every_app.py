@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from dualsync.ops.databases import drop_database, fresh_database
 from dualsync.producers.stores import open_stores
 from dualsync.schema.mapping import load_mapping
 from examples._stores import write_mongo, write_tree
@@ -31,14 +32,8 @@ async def test_clean_then_a_changed_field(
 ) -> None:  # fmt: skip
     if app_name == "dovvy":
         request.getfixturevalue("require_vector")
-    import psycopg  # noqa: PLC0415
-
     db_name = f"t_every_{app_name}_{redis_prefix}".lower()
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'create database "{db_name}"'.encode())
-    info = psycopg.conninfo.conninfo_to_dict(pg_server_url)
-    info["dbname"] = db_name
-    db = psycopg.conninfo.make_conninfo("", **info)
+    db = fresh_database(pg_server_url, db_name)
     try:
         migrate(app_name, db)
         ms = load_mapping(ROOT / "examples" / app_name / "mapping.yaml")
@@ -67,5 +62,4 @@ async def test_clean_then_a_changed_field(
         _, r = await app.verify(entity)
         assert [(f.kind, f.fields) for f in r.confirmed()] == [("mismatch", [column])]
     finally:
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{db_name}" with (force)'.encode())
+        drop_database(pg_server_url, db_name)

@@ -19,21 +19,9 @@ from dualsync.producers.stores import LegacyStores
 from dualsync.schema.mapping import MappingSet, load_mapping
 from dualsync.schema.migrate import MigrationSet, Migrator, core_set
 
-__all__ = ["EXAMPLES", "DemoApp", "fresh_database"]
+__all__ = ["EXAMPLES", "DemoApp"]
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
-
-
-def fresh_database(server_url: str, name: str) -> str:
-    """Drop and create database `name` on the server; return its URL."""
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    info = psycopg.conninfo.conninfo_to_dict(server_url)
-    info["dbname"] = name
-    return psycopg.conninfo.make_conninfo("", **info)
 
 
 @dataclass(slots=True)

@@ -22,7 +22,8 @@ from rich.console import Console
 
 from dualsync.ops.cli_backfill import run_backfill
 from dualsync.ops.cli_scan import make_scanners
-from dualsync.ops.demo.apps import DemoApp, fresh_database
+from dualsync.ops.databases import fresh_database
+from dualsync.ops.demo.apps import DemoApp
 from dualsync.ops.demo.drift import PLANTED, plant_drift, repair_all, verify_all
 from dualsync.ops.demo.live import LiveCounts, donna_writes, panamia_writes
 from dualsync.ops.demo.report import Row, print_report
