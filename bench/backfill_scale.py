@@ -35,7 +35,7 @@ from dualsync.ops.databases import fresh_database
 from dualsync.producers.backfill import Backfill, BackfillOptions, Checkpoint, SendResult
 from dualsync.producers.stores import open_stores
 from dualsync.schema.legacy import LegacyRecord
-from dualsync.schema.mapping import load_mapping
+from dualsync.schema.mapping import load_enum_labels, load_mapping
 from dualsync.schema.migrate import MigrationSet, Migrator, core_set
 from dualsync.settings import get_settings
 from examples._stores import write_mongo, write_tree
@@ -126,7 +126,6 @@ async def panamia_run(server: str, tmp: Path, per_entity: int) -> dict[str, Any]
     total = sum(counts.values())
     db = _db(server, "bench_scale_panamia", "panamia")
     pool = await open_pool(db, max_size=4)
-    from dualsync.schema.mapping import load_enum_labels  # noqa: PLC0415
 
     async with pool.connection() as conn:
         ms.bind_enum_labels(await load_enum_labels(conn, ms))

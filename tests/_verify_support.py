@@ -12,10 +12,12 @@ from dualsync.ops.cli_backfill import run_backfill
 from dualsync.ops.verify.run import VerifyOptions, run_verify
 from dualsync.ops.verify.sample import SampleResult
 from dualsync.producers.backfill import BackfillOptions
-from dualsync.producers.stores import LegacyStores
-from dualsync.schema.mapping import MappingSet
+from dualsync.producers.stores import LegacyStores, open_stores
+from dualsync.schema.mapping import MappingSet, load_mapping
 from dualsync.schema.migrate import MigrationSet, Migrator, core_set
 from dualsync.settings import Settings
+from examples._stores import write_tree
+from examples.donna.generator import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,10 +67,6 @@ def by_key(result: SampleResult) -> dict[str, tuple[str, list[str]]]:
 
 async def donna_app(pg_url: str, redis_url: str, prefix: str, tmp: Path, n: int, seed: int) -> App:
     """donna's JSON tree of `n` records per entity, migrated and backfilled into `pg_url`."""
-    from dualsync.producers.stores import open_stores  # noqa: PLC0415
-    from dualsync.schema.mapping import load_mapping  # noqa: PLC0415
-    from examples._stores import write_tree  # noqa: PLC0415
-    from examples.donna.generator import generate  # noqa: PLC0415
 
     migrate("donna", pg_url)
     ms = load_mapping(ROOT / "examples" / "donna" / "mapping.yaml")

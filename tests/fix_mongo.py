@@ -31,7 +31,7 @@ async def real_mongo_db() -> AsyncIterator[Any]:
     url = os.environ.get("MONGO_URL")
     if not url:
         pytest.skip("MONGO_URL is not set: no real MongoDB here (docker compose up mongo)")
-    from motor.motor_asyncio import AsyncIOMotorClient  # noqa: PLC0415
+    from motor.motor_asyncio import AsyncIOMotorClient  # noqa: PLC0415 - only with MONGO_URL
 
     client: Any = AsyncIOMotorClient(url, serverSelectionTimeoutMS=3000)
     name = f"dualsync_t{uuid.uuid4().hex[:8]}"

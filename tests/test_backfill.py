@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
 import redis.asyncio as aredis
 
@@ -53,7 +54,6 @@ def db(donna_db: str) -> str:
 
 
 def query_all(url: str, stmt: str) -> None:
-    import psycopg  # noqa: PLC0415
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(stmt.encode())

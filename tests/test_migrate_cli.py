@@ -7,6 +7,8 @@ database, so tests do not depend on each other's history; `down` always names it
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -350,8 +352,6 @@ def test_help_explains(capsys: pytest.CaptureFixture[str]) -> None:
 def test_each_file_is_reported_once(pg_url: str, tmp_path: Path) -> None:
     """`migrate up` prints one line per file: its table, not also a log line per file."""
     import os  # noqa: PLC0415 - only this test runs a subprocess
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
 
     folder = make_set(
         tmp_path,

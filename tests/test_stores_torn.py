@@ -15,6 +15,7 @@ from dualsync.producers.stores import (
     JsonLinesStore,
     UnreadableFileError,
 )
+from dualsync.schema.mapping import load_mapping
 from dualsync.schema.mapping.errors import MappingError
 
 
@@ -141,7 +142,6 @@ def test_keys_cannot_leave_the_folder(tmp_path: Path) -> None:
 def test_a_scalar_record_maps_through_dollar_value(tmp_path: Path) -> None:
     """tzurot's aliases.json `{alias: fullName}`: the adapter carries the name as
     `{"value": ...}` and the mapping's `from: $value` reads it."""
-    from dualsync.schema.mapping import load_mapping  # noqa: PLC0415
 
     ms = load_mapping(Path(__file__).resolve().parent.parent / "examples/tzurot/mapping.yaml")
     path = tmp_path / "aliases.json"

@@ -11,6 +11,13 @@ import orjson
 import pytest
 import redis.asyncio as aredis
 
+from dualsync.ops.cli import main
+from dualsync.ops.cli_repair import run_repair
+from dualsync.producers import Publisher
+from dualsync.settings import Settings, get_settings
+from dualsync.worker.config import WorkerConfig
+from dualsync.worker.context import StartOptions
+from dualsync.worker.run import run_until_idle
 from tests._verify_support import ROOT, App, by_key, donna_app
 
 
@@ -66,7 +73,6 @@ async def test_a_pending_event_is_in_flight_not_drift(donna: App, redis_prefix: 
     doc["email"] = "new@app.example"
     path.write_bytes(orjson.dumps(doc))
     client = aredis.Redis.from_url(donna.redis_url)
-    from dualsync.producers import Publisher  # noqa: PLC0415
 
     async with Publisher(client, source="donna-php", prefix=redis_prefix, shards=2) as pub:
         await pub.publish(
@@ -79,11 +85,6 @@ async def test_a_pending_event_is_in_flight_not_drift(donna: App, redis_prefix: 
 
 
 async def test_repair_then_verify_is_clean(donna: App, tmp_path: Path) -> None:
-    from dualsync.ops.cli_repair import run_repair  # noqa: PLC0415
-    from dualsync.settings import Settings  # noqa: PLC0415
-    from dualsync.worker.config import WorkerConfig  # noqa: PLC0415
-    from dualsync.worker.context import StartOptions  # noqa: PLC0415
-    from dualsync.worker.run import run_until_idle  # noqa: PLC0415
 
     users = sorted(k for (k,) in donna.sql("select clerk_id from users"))
     missing, edited, gone = users[:3]
@@ -119,8 +120,6 @@ async def test_the_cli_exits_3_on_drift_and_speaks_json(
     donna: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    from dualsync.ops.cli import main  # noqa: PLC0415
-    from dualsync.settings import get_settings  # noqa: PLC0415
 
     monkeypatch.setenv("DATABASE_URL", donna.db)
     monkeypatch.setenv("REDIS_URL", donna.redis_url)
@@ -154,8 +153,6 @@ async def test_verify_full_through_the_cli(
     donna: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    from dualsync.ops.cli import main  # noqa: PLC0415
-    from dualsync.settings import get_settings  # noqa: PLC0415
 
     for name, value in (("DATABASE_URL", donna.db), ("REDIS_URL", donna.redis_url),
                         ("DUALSYNC_PREFIX", donna.prefix), ("DUALSYNC_SHARDS", "2"),

@@ -370,13 +370,13 @@ async def test_a_dead_letter_written_twice_is_stored_once(
     assert first == again
     assert len(set(first)) == 2  # two source entries, two letters
     assert await redis_client.xlen(dlq_key(redis_prefix)) == 2
-    assert await redis_client.hlen(dlq_raw_key(redis_prefix)) == 2  # type: ignore[misc]
-    assert await redis_client.hlen(dlq_index_key(redis_prefix)) == 2  # type: ignore[misc]
+    assert await redis_client.hlen(dlq_raw_key(redis_prefix)) == 2  # type: ignore[misc]  # redis stubs: Awaitable|int
+    assert await redis_client.hlen(dlq_index_key(redis_prefix)) == 2  # type: ignore[misc]  # redis stubs: Awaitable|int
     assert (await redis_client.xpending(stream, "apply"))["pending"] == 0
     views = await dlq.list_letters(redis_client, redis_prefix)
     assert views[-1].entry_id == (entry_id.decode() if isinstance(entry_id, bytes) else entry_id)
     await dlq.replay(redis_client, redis_prefix, 4, views[:1], dry_run=False)
-    assert await redis_client.hlen(dlq_index_key(redis_prefix)) == 1  # type: ignore[misc]
+    assert await redis_client.hlen(dlq_index_key(redis_prefix)) == 1  # type: ignore[misc]  # redis stubs: Awaitable|int
     assert await dlq.purge(redis_client, redis_prefix, dt.timedelta(0)) == 1
     assert await redis_client.xlen(dlq_key(redis_prefix)) == 0
     for key in (dlq_raw_key, dlq_index_key):  # nothing left behind

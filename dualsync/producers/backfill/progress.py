@@ -51,7 +51,7 @@ class Progress:
                     TimeRemainingColumn,
                     TransferSpeedColumn,
                 )
-                from rich.progress import Progress as RichProgress  # noqa: PLC0415
+                from rich.progress import Progress as RichProgress  # noqa: PLC0415 - same: only on a terminal
 
                 self._rich = RichProgress(
                     TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
