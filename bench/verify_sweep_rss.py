@@ -101,6 +101,13 @@ class SyntheticStore(FileStore):
     def _rec(self, i: int) -> LegacyRecord:
         return LegacyRecord(key_of(i), doc_of(i))
 
+    def _keys(self) -> list[str]:
+        return [key_of(i) for i in range(self.rows)]
+
+    def _get(self, key: str) -> LegacyRecord | None:
+        i = index_of(key)
+        return self._rec(i) if i is not None and i < self.rows else None
+
     def _spans(self, after: str | None, chunk: int) -> list[range]:
         i = index_of(after) if after is not None else None
         lo = 0 if i is None else i + 1
