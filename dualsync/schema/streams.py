@@ -23,11 +23,13 @@ __all__ = [
     "dlq_raw_key",
     "readpath_channel",
     "readpath_key",
+    "shadow_key",
     "shard_for",
     "stream_key",
     "stream_keys",
     "verify_last_key",
     "verify_lock_key",
+    "worker_stats_key",
 ]
 
 #: errors that mean "Redis is not there right now" (spool, retry, ride out), as opposed to a
@@ -90,3 +92,15 @@ def readpath_key(prefix: str) -> str:
 def readpath_channel(prefix: str) -> str:
     """Pub/sub channel of mode changes: JSON `{"entity": ..., "mode": ...}` per change."""
     return f"{prefix}:readpath:changes"
+
+
+def shadow_key(prefix: str, entity: str) -> str:
+    """Shadow-read counters of one entity: a hash with `reads`, `matched`, `mismatched`,
+    `errors`, `skipped` and `field:<name>` (mismatches per field name; never values)."""
+    return f"{prefix}:shadow:{entity}"
+
+
+def worker_stats_key(prefix: str) -> str:
+    """Counters every worker adds to as it applies: a hash with `<counter>:<entity>` fields
+    (`applied`, `stale`, `dead_lettered`), read by `dualsync status`."""
+    return f"{prefix}:stats"
