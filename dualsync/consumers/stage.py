@@ -4,23 +4,74 @@ Staging tables are `temp ... on commit delete rows`, created once per connection
 pool keeps connections, so this is a one-time cost) and emptied by every commit or
 rollback. Names are positional (`ds_s3`, `ds_c3_0`) because entity names can be 63
 characters long, leaving no room for a prefix.
+
+Rows travel in COPY's binary format when every column of the table has a binary dumper
+for the value its coercer returns (`binary_types`): no text rendering of timestamps,
+numerics, jsonb or vectors on either side. Staging columns are typed by the mapping, not
+by the target (the insert casts), so the set of types is closed: enum labels go as text
+(`enum_recv` reads the label), vectors need pgvector's dumper on the connection. A table
+with a column outside that set (`time`, `inet`) keeps the text format.
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 import psycopg
 from psycopg import sql
 
-__all__ = ["GATE", "WINNERS", "StageTable", "copy_rows", "ensure_tables"]
+__all__ = [
+    "WINNERS",
+    "StageTable",
+    "binary_types",
+    "copy_rows",
+    "ensure_tables",
+    "vector_text",
+]
 
 _created: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], set[str]] = (
     weakref.WeakKeyDictionary()
 )
+
+#: staging (mapping) type -> the binary dumper that writes its coercer's Python value
+_BINARY: Final = {
+    "text": "text",
+    "smallint": "int2",
+    "integer": "int4",
+    "bigint": "int8",
+    "numeric": "numeric",
+    "double precision": "float8",
+    "boolean": "bool",
+    "timestamptz": "timestamptz",
+    "date": "date",
+    "uuid": "uuid",
+    "jsonb": "jsonb",
+    "bytea": "bytea",
+    "text[]": "text[]",
+}
+#: mapping types whose values have no binary dumper we trust (tz-aware times, networks)
+_TEXT_ONLY: Final = frozenset({"time", "inet"})
+
+
+def binary_types(types: Sequence[str]) -> tuple[str, ...] | None:
+    """Dumper names for a binary COPY of columns of these staging types, or None when one
+    of them must travel as text. Anything not a built-in mapping type is an enum."""
+    out = []
+    for t in types:
+        if t in _TEXT_ONLY:
+            return None
+        out.append("vector" if t.startswith("vector") else _BINARY.get(t, "text"))
+    return tuple(out)
+
+
+def vector_text(value: Any) -> Any:
+    """A vector's text form (`[1.0,2.0]`): psycopg's text COPY has no list -> vector."""
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(repr(float(v)) for v in value) + "]"
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +81,16 @@ class StageTable:
     name: str
     columns: tuple[str, ...]
     types: tuple[str, ...]
+    #: binary dumper names of (_ds_key, *columns), None: text COPY
+    binary: tuple[str, ...] | None = field(init=False)
+    #: row positions (0 is _ds_key) of vector columns, rendered as text in a text COPY
+    vectors: frozenset[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        kinds = binary_types(("text", *self.types))
+        object.__setattr__(self, "binary", kinds)
+        vec = frozenset(i + 1 for i, t in enumerate(self.types) if t.startswith("vector"))
+        object.__setattr__(self, "vectors", vec)
 
     def ddl(self) -> sql.Composed:
         """`create temp table if not exists ...`."""
@@ -41,17 +102,15 @@ class StageTable:
             sql.Identifier(self.name), sql.SQL(", ").join(cols)
         )
 
-    def copy_sql(self) -> sql.Composed:
-        """`copy <name> (_ds_key, cols...) from stdin`."""
-        return sql.SQL("copy {} ({}) from stdin").format(
+    def copy_sql(self, *, binary: bool = False) -> sql.Composed:
+        """`copy <name> (_ds_key, cols...) from stdin`, in binary format if asked."""
+        return sql.SQL("copy {} ({}) from stdin{}").format(
             sql.Identifier(self.name),
             sql.SQL(", ").join(map(sql.Identifier, ("_ds_key", *self.columns))),
+            sql.SQL(" (format binary)" if binary else ""),
         )
 
 
-GATE = StageTable(
-    "ds_gate", ("entity", "version", "deleted", "event_id"), ("text", "bigint", "boolean", "text")
-)
 WINNERS = StageTable("ds_win", ("entity", "deleted"), ("text", "boolean"))
 
 
@@ -72,12 +131,40 @@ def forget(conn: psycopg.AsyncConnection[Any]) -> None:
     _created.pop(conn, None)
 
 
+def _oids(cur: psycopg.AsyncCursor[Any], kinds: tuple[str, ...] | None) -> list[int] | None:
+    """The oids of a binary COPY's dumpers; None (text) when the connection lacks one
+    (pgvector not registered on it)."""
+    if kinds is None:
+        return None
+    registry = cur.adapters.types
+    out = []
+    for k in kinds:
+        info = registry.get(k)
+        if info is None:
+            return None
+        out.append(info.array_oid if k.endswith("[]") else info.oid)
+    return out
+
+
+def _text_rows(table: StageTable, rows: Sequence[Sequence[Any]]) -> Iterable[Sequence[Any]]:
+    if not table.vectors:
+        return rows
+    vec = table.vectors
+    return (tuple(vector_text(v) if i in vec else v for i, v in enumerate(r)) for r in rows)
+
+
 async def copy_rows(
     cur: psycopg.AsyncCursor[Any], table: StageTable, rows: Sequence[Sequence[Any]]
 ) -> None:
     """COPY rows (each starting with the legacy key) into a staging table."""
     if not rows:
         return
-    async with cur.copy(table.copy_sql()) as copy:
-        for row in rows:
+    oids = _oids(cur, table.binary)
+    async with cur.copy(table.copy_sql(binary=oids is not None)) as copy:
+        if oids is not None:
+            copy.set_types(oids)
+            for row in rows:
+                await copy.write_row(row)
+            return
+        for row in _text_rows(table, rows):
             await copy.write_row(row)

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "ENTITY_PATTERN",
+    "ID_PATTERN",
+    "KEY_MAX",
     "SCHEMA_VERSION",
     "ChangeEvent",
     "Op",
@@ -24,7 +26,8 @@ __all__ = [
 
 SCHEMA_VERSION: Final = 1
 ENTITY_PATTERN: Final = r"^[a-z][a-z0-9_]{0,62}$"
-_ID_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,128}$"
+KEY_MAX: Final = 512
+ID_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,128}$"
 _NO_NUL: Final = r"^[^\x00]+$"
 _RFC3339: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
 
@@ -52,11 +55,11 @@ class WireEnvelope(BaseModel):
         },
     )
 
-    event_id: Annotated[str, Field(pattern=_ID_PATTERN, description="Unique id, UUIDv7 preferred.")]
-    source: Annotated[str, Field(pattern=_ID_PATTERN, description="Producing application.")]
+    event_id: Annotated[str, Field(pattern=ID_PATTERN, description="Unique id, UUIDv7 preferred.")]
+    source: Annotated[str, Field(pattern=ID_PATTERN, description="Producing application.")]
     entity: Annotated[str, Field(pattern=ENTITY_PATTERN, description="Logical entity name.")]
     key: Annotated[
-        str, Field(min_length=1, max_length=512, pattern=_NO_NUL, description="Legacy key.")
+        str, Field(min_length=1, max_length=KEY_MAX, pattern=_NO_NUL, description="Legacy key.")
     ]
     op: Op
     version: Annotated[
@@ -85,10 +88,10 @@ class ChangeEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    event_id: Annotated[str, Field(pattern=_ID_PATTERN)]
-    source: Annotated[str, Field(pattern=_ID_PATTERN)]
+    event_id: Annotated[str, Field(pattern=ID_PATTERN)]
+    source: Annotated[str, Field(pattern=ID_PATTERN)]
     entity: Annotated[str, Field(pattern=ENTITY_PATTERN)]
-    key: Annotated[str, Field(min_length=1, max_length=512, pattern=_NO_NUL)]
+    key: Annotated[str, Field(min_length=1, max_length=KEY_MAX, pattern=_NO_NUL)]
     op: Op
     version: Annotated[int, Field(ge=0, lt=2**63, strict=True)]
     occurred_at: dt.datetime

@@ -38,8 +38,16 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # digits go through the stdlib parser instead, which keeps them exact. The check maps every
 # digit to b"9" with bytes.translate (C speed) and looks for 19 of them in a row: a
 # regex over each payload cost 15x the parse itself (bench/apply profile).
-_DIGITS_TO_9: Final = bytes.maketrans(b"0123456789", b"9" * 10)
 _LONG_RUN: Final = b"9" * 19  # -9223372036854775809 has 19 digits
+# Most such runs are not integers: a float's digits (0.0012345678901234567, as embeddings
+# hold by the thousand) or a string's. In JSON an integer token starts the text or follows
+# '[', ',', ':', whitespace or its '-' sign, where a float's fraction or exponent digits
+# follow '.', 'e', 'E' or '+'. The same translate therefore also maps those five
+# separators (and '-') to ',', and one search for ',' + the run finds every integer of
+# 19+ digits (a float with 19 integer digits too, which the stdlib parser reads the same)
+# while runs inside floats and strings stay on the fast parser.
+_SCAN: Final = bytes.maketrans(b"0123456789[:- \n\r\t", b"9" * 10 + b"," * 7)
+_INT_RUN: Final = b"," + _LONG_RUN
 
 
 def _date(value: dt.datetime) -> dict[str, str]:
@@ -179,13 +187,16 @@ def loads_payload(raw: bytes | str) -> Any:
     """
     data = raw.encode() if isinstance(raw, str) else raw
     try:
-        big = _LONG_RUN in data.translate(_DIGITS_TO_9)
+        scan = data.translate(_SCAN)
+        big = _INT_RUN in scan or scan.startswith(_LONG_RUN)
         parsed = json.loads(data) if big else orjson.loads(data)
         # No '"$' anywhere means no Extended JSON wrapper: skip the walk.
-        return _from_ext(parsed) if b'"$' in data else parsed
+        # (memchr for the '$' first: a two-byte search costs as much as the parse.)
+        return _from_ext(parsed) if b"$" in data and b'"$' in data else parsed
     except (orjson.JSONDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"not valid JSON ({exc.__class__.__name__} at {_where(exc)})") from None
-    except (ValueError, InvalidBSON, InvalidId, TypeError, KeyError, OverflowError) as exc:
+    except (ValueError, InvalidBSON, InvalidId, TypeError, KeyError, ArithmeticError) as exc:
+        # ArithmeticError: OverflowError, and decimal.InvalidOperation (a bad $numberDecimal)
         raise ValueError(f"invalid Extended JSON value: {exc}") from None
 
 

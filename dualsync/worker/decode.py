@@ -17,8 +17,8 @@ from typing import Any
 from dualsync.consumers.change import Change
 from dualsync.errors import PermanentError, RetryableError
 from dualsync.logging import get_logger
-from dualsync.schema.codec import decode_fields
-from dualsync.schema.envelope import ChangeEvent, Op
+from dualsync.schema.envelope import Op
+from dualsync.schema.fastcheck import Event, decode_event
 from dualsync.schema.legacy import LegacyReader
 from dualsync.schema.mapping import MappingSet
 from dualsync.worker.deadletter import DeadLetter, Redactor, error_text, traceback_text
@@ -53,12 +53,12 @@ def _raw(entry: Entry, name: bytes) -> str:
     return entry.fields.get(name, b"").decode(errors="replace")[:512]
 
 
-def _delete(ev: ChangeEvent, key: str) -> Change:
+def _delete(ev: Event, key: str) -> Change:
     return Change(ev.entity, key, ev.version, deleted=True, event_id=ev.event_id, rows=None)
 
 
 async def _to_change(
-    ev: ChangeEvent, ms: MappingSet, legacy: LegacyReader | None, docs: list[Any]
+    ev: Event, ms: MappingSet, legacy: LegacyReader | None, docs: list[Any]
 ) -> Change:
     """The change of an event, keyed by its canonical key; a document read from the legacy
     store is appended to `docs` (its secrets are scrubbed from any error)."""
@@ -114,7 +114,7 @@ async def decode_batch(
     for e in entries:
         docs: list[Any] = []
         try:
-            ev = decode_fields(
+            ev = decode_event(
                 e.fields,
                 max_payload_bytes=max_payload_bytes,
                 signing_keys=signing_keys,

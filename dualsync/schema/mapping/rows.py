@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from dualsync.schema.mapping.coerce import CoercionError
 from dualsync.schema.mapping.errors import MappingError
@@ -22,14 +22,13 @@ _SHOWN: Final = 80
 Getter = Callable[[Any, str, int], Any]
 
 
-@dataclass(frozen=True, slots=True)
-class RowSet:
-    """The rows one document becomes."""
+class RowSet(NamedTuple):
+    """The rows one document becomes (a tuple: one is built per event)."""
 
     entity: str
     key: tuple[Any, ...]
     values: tuple[Any, ...]
-    children: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    children: dict[str, list[tuple[Any, ...]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +46,13 @@ class ColumnSpec:
     coerce: Callable[[Any], Any] = field(repr=False, compare=False)
     #: `text` with `max_length:`: the varchar(n)/char(n) length the coercer enforces
     max_length: int | None = None
+    #: the document field read, when the source is one plain name (the hot path reads it
+    #: with `dict.get` instead of calling the getter)
+    field: str | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        plain = "." not in self.source and not self.source.startswith("$")
+        object.__setattr__(self, "field", self.source if plain else None)
 
 
 def getter(source: str) -> Getter:
@@ -88,10 +94,47 @@ def _shown(value: Any) -> str:
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
+def _fast_values(doc: dict[str, Any], key: str, idx: int, cols: tuple[ColumnSpec, ...]) -> Any:
+    """The values when every column is present (or nullable); None otherwise. Coercers
+    raise as they do."""
+    out: list[Any] = []
+    append = out.append
+    get = doc.get
+    for c in cols:
+        f = c.field
+        v = get(f, MISSING) if f is not None else c.getter(doc, key, idx)
+        if v is MISSING or v is None:
+            if not c.nullable:
+                return None
+            append(None)
+        else:
+            append(c.coerce(v))
+    return out
+
+
 def row_values(
     entity: str, key: str, doc: Any, idx: int, cols: tuple[ColumnSpec, ...]
 ) -> list[Any]:
-    """The coerced values of `cols` for one document (or array element)."""
+    """The coerced values of `cols` for one document (or array element).
+
+    The common case (an object, every value present or allowed to be null, every coercion
+    succeeding) runs a tight loop; anything else runs the exact loop again from the start,
+    which raises the error naming the field (coercers are pure, so the rerun meets the
+    same values)."""
+    if type(doc) is dict:
+        try:
+            out: list[Any] | None = _fast_values(doc, key, idx, cols)
+        except (ValueError, ArithmeticError, TypeError):
+            out = None
+        if out is not None:
+            return out
+    return _exact_values(entity, key, doc, idx, cols)
+
+
+def _exact_values(
+    entity: str, key: str, doc: Any, idx: int, cols: tuple[ColumnSpec, ...]
+) -> list[Any]:
+    """`row_values`, column by column, raising `MappingError` for the first bad one."""
     out: list[Any] = []
     for c in cols:
         v = c.getter(doc, key, idx)

@@ -1,0 +1,130 @@
+"""Vector apply throughput: dovvy's `content_embeddings` (vector(1536)) through the worker vs COPY.
+
+    python -m bench.vectors [--events N] [--batch-size N] [--rounds N]
+
+Against the same servers (embedded unless DATABASE_URL / REDIS_URL are set), dovvy's
+migrations (the HNSW index is a post-load migration and is not built: a bulk load):
+- worker: `content_embeddings` upserts published to the streams, then drained by one
+  worker process (two consumers: decode, map, COPY to staging, version gate, upsert,
+  ack), timed from its first batch to its last;
+- copy: the same rows, mapped before the clock starts, in one binary COPY straight into
+  `content_embeddings` (pgvector's binary dumper): what Postgres takes, nothing more.
+Recorded under `vectors`: `events_per_s`, `copy_per_s`, `ratio_to_copy` (issue target
+>= 0.6); each the median of `--rounds`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis.asyncio as aredis
+from psycopg import sql
+
+from bench._common import best_of, database_url, now, record, redis_url
+from bench.apply import Window
+from dualsync.consumers.pool import configure_connection
+from dualsync.producers import EventSpec, Publisher
+from dualsync.schema.mapping import MappingSet, load_mapping
+from dualsync.schema.migrate import MigrationSet, Migrator, core_set
+from dualsync.worker.config import WorkerConfig
+from dualsync.worker.context import StartOptions
+from dualsync.worker.run import run_until_idle
+from examples.dovvy.generator import generate
+
+APP = Path(__file__).resolve().parent.parent / "examples" / "dovvy"
+ENTITY = "content_embeddings"
+PREFIX = "bvec"
+TRUNCATE = "truncate content_embeddings, dualsync.row_state"
+
+
+def workload(events: int) -> list[EventSpec]:
+    """`events` distinct chunks (one upsert each), as dovvy's ingestion writes them."""
+    docs = [d for d in generate(events) if d.entity == ENTITY]
+    return [EventSpec(ENTITY, d.key, "upsert", d.doc, d.version) for d in docs]
+
+
+async def worker(db: str, url: str, ms: MappingSet, specs: list[EventSpec], batch: int) -> float:
+    """Publish everything, then time one worker process (two consumers) draining it."""
+    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+        await conn.execute(TRUNCATE)
+    client = aredis.Redis.from_url(url)
+    await client.flushdb()
+    pub = Publisher(client, source="bench", prefix=PREFIX, shards=4)
+    for i in range(0, len(specs), 200):
+        await pub.publish_many(specs[i : i + 200])
+    await pub.aclose()
+    await client.aclose()
+    cfg = WorkerConfig(
+        prefix=PREFIX, shards=4, consumer_name="bvec", batch_size=batch, block_ms=50, concurrency=2
+    )
+    wctx = await run_until_idle(StartOptions(cfg, db, url, mappings=ms), idle_s=0.3)
+    window: Window = (wctx.stats.first_batch_at, wctx.stats.last_batch_done)
+    return window[1] - window[0]
+
+
+async def copy(db: str, ms: MappingSet, specs: list[EventSpec]) -> float:
+    """One binary COPY of the mapped rows into the target table."""
+    em = ms.entity(ENTITY)
+    rows: list[tuple[Any, ...]] = [
+        em.to_rows(s.key, s.payload).values for s in specs if s.payload is not None
+    ]
+    types = ["uuid", "text", "text", "vector", "jsonb", "timestamptz"]
+    stmt = sql.SQL("copy {} ({}) from stdin (format binary)").format(
+        sql.Identifier(em.schema, em.table),
+        sql.SQL(", ").join(map(sql.Identifier, em.column_names)),
+    )
+    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+        await configure_connection(conn)
+        await conn.execute(TRUNCATE)
+        t0 = now()
+        async with conn.transaction(), conn.cursor() as cur, cur.copy(stmt) as cp:
+            cp.set_types(types)
+            for r in rows:
+                await cp.write_row(r)
+        return now() - t0
+
+
+async def run(events: int, batch: int, rounds: int) -> dict[str, Any]:
+    """Measure both and return events/s and the ratio."""
+    ms = load_mapping(APP / "mapping.yaml")
+    specs = workload(events)
+    with tempfile.TemporaryDirectory() as tmp, database_url(Path(tmp)) as db, redis_url() as url:
+        Migrator(db, [core_set(), MigrationSet.from_dir(APP / "migrations")]).up()
+        await worker(db, url, ms, specs[: max(events // 10, 1)], batch)  # warm-up
+        t_worker = await best_of(rounds, lambda: worker(db, url, ms, specs, batch))
+        t_copy = await best_of(rounds, lambda: copy(db, ms, specs))
+    n = len(specs)
+    result = {
+        "events": n,
+        "batch_size": batch,
+        "dims": 1536,
+        "events_per_s": round(n / t_worker),
+        "copy_per_s": round(n / t_copy),
+        "ratio_to_copy": round(t_copy / t_worker, 3),
+    }
+    print(
+        f"{ENTITY} (vector(1536)): worker {result['events_per_s']:,} events/s; binary COPY "
+        f"{result['copy_per_s']:,} rows/s -> ratio {result['ratio_to_copy']:.2f} (target >= 0.6)"
+    )
+    return result
+
+
+def main() -> None:
+    """CLI entry: run and record under `vectors`."""
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--events", type=int, default=5000)
+    ap.add_argument("--batch-size", type=int, default=500)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    record("vectors", asyncio.run(run(args.events, args.batch_size, args.rounds)))
+
+
+if __name__ == "__main__":
+    main()
