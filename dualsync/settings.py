@@ -36,12 +36,23 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("REDIS_URL", "DUALSYNC_REDIS_URL"),
         description="Redis URL; unset or unreachable starts an embedded redis-server.",
     )
+    redis_cluster: bool = Field(
+        default=False,
+        description="Treat REDIS_URL as a Redis Cluster (same as writing it redis+cluster://"
+        "host:port[,host:port]); every client then is a redis.asyncio.RedisCluster.",
+    )
     mongo_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MONGO_URL", "DUALSYNC_MONGO_URL"),
         description="MongoDB URL for the Mongo legacy-store adapter.",
     )
     home: Path = Field(default=Path(".dualsync"), description="Local state directory.")
+    embedded_db: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_]+$",
+        description="With the embedded PostgreSQL: use this database of it instead of the "
+        "default one (e.g. the demo's `dualsync_demo_donna`, to look at what the demo left).",
+    )
     prefix: str = Field(default="dualsync", pattern=r"^[A-Za-z0-9_.-]+$")
     shards: int = Field(default=4, ge=1, le=1024)
     source: str = Field(default="dualsync", description="Producer name written into events.")
@@ -60,6 +71,13 @@ class Settings(BaseSettings):
     )
     log_format: LogFormat = "auto"
     log_level: str = "INFO"
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535,
+        description="Port of the worker's /metrics and /healthz endpoint; 0 turns it off.",
+    )  # fmt: skip
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address the worker's metrics endpoint binds to."
+    )
 
     @property
     def spool_dir(self) -> Path:

@@ -11,6 +11,7 @@ import pytest
 pytest_plugins = [
     "tests.fix_pg",
     "tests.fix_redis",
+    "tests.fix_cluster",
     "tests.fix_logging",
     "tests.fix_shop",
     "tests.fix_mongo",

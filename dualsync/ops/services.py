@@ -1,7 +1,10 @@
 """Resolve the PostgreSQL and Redis a command uses: the configured URLs or embedded defaults.
 
 `open_services(settings)` is the one place that decides; every CLI command and the worker
-go through it, so "embedded unless configured" behaves the same everywhere.
+go through it, so "embedded unless configured" behaves the same everywhere. A Redis Cluster
+is named by its URL (`redis+cluster://`, see `dualsync.redisconn`); `DUALSYNC_REDIS_CLUSTER=1`
+rewrites a plain `REDIS_URL` to that scheme here, so everything downstream sees one URL.
+An unreachable cluster falls back to the embedded single Redis like any unreachable URL.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dualsync.logging import get_logger
-from dualsync.ops.embedded import EmbeddedPostgres, EmbeddedRedis, redis_reachable
+from dualsync.ops.databases import database_url
+from dualsync.ops.embedded import EmbeddedPostgres, EmbeddedRedis
 from dualsync.redact import redact_url
+from dualsync.redisconn import cluster_url, reachable
 from dualsync.settings import Settings
 
 __all__ = ["Services", "open_services"]
@@ -41,8 +46,12 @@ def open_services(
             pg = EmbeddedPostgres(settings.pg_data_dir)
             db_url, pg_emb = pg.start(), True
             stack.callback(pg.stop)
+            if settings.embedded_db:
+                db_url = database_url(db_url, settings.embedded_db)
         r_url, r_emb = settings.redis_url or "", False
-        if need_redis and (not r_url or not redis_reachable(r_url)):
+        if r_url and settings.redis_cluster:
+            r_url = cluster_url(r_url)
+        if need_redis and (not r_url or not reachable(r_url)):
             if r_url:
                 log.warning(
                     "redis_unreachable_using_embedded",

@@ -12,6 +12,10 @@ a dead process start draining on their own (`async with`, `start()`, or construc
 inside a running loop), not at the first publish. `aclose()` gives the last drain at most
 `close_timeout` seconds, so a Redis that accepts connections but never answers cannot
 hang shutdown; what is left stays spooled for the next publisher.
+
+On a Redis Cluster (`redisconn.connect` with a `redis+cluster://` URL) the same code
+works: every XADD names one shard stream, and the pipelines are non-transactional, which
+redis-py's cluster pipeline splits per node (a MULTI across slots would not be possible).
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
 
-import redis.asyncio as aredis
 from redis.exceptions import RedisError, ResponseError
 
 from dualsync.logging import get_logger
@@ -31,6 +34,7 @@ from dualsync.producers.builder import BuiltEvent, EventBuilder, EventSpec, Publ
 from dualsync.producers.clock import HybridClock
 from dualsync.producers.domains import VersionDomains
 from dualsync.producers.spool import Spool, SpoolEntry, SpoolFile
+from dualsync.redisconn import AnyRedis
 from dualsync.schema.envelope import Op
 from dualsync.schema.streams import UNREACHABLE
 from dualsync.settings import Settings
@@ -60,7 +64,7 @@ class Publisher:
 
     def __init__(
         self,
-        redis: aredis.Redis,
+        redis: AnyRedis,
         *,
         source: str,
         prefix: str = "dualsync",
@@ -98,7 +102,7 @@ class Publisher:
                 self._start_drainer()
 
     @classmethod
-    def from_settings(cls, settings: Settings, redis: aredis.Redis, **kw: Any) -> Self:
+    def from_settings(cls, settings: Settings, redis: AnyRedis, **kw: Any) -> Self:
         """A publisher configured from `Settings` (source, prefix, shards, limits, signing)."""
         key = settings.signing_keys.get(settings.source)
         return cls(

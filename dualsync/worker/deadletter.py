@@ -12,7 +12,9 @@ atomically (all three or none; the script first looks the source entry up in the
 index). The XACK of the source entry follows. A crash in between leaves the entry
 pending; when it is redelivered and dead-lettered again, the script finds it in the
 index and writes nothing: one dead letter, with its original, never a duplicate
-without one. (The three DLQ keys must live on one node; the source streams need not.)
+without one. On a Redis Cluster the three DLQ keys lie in different slots and no script
+can span them: there the same guarantee comes from separate steps made idempotent
+through the index (`worker.deadletter_cluster`, which says why that is still crash-safe).
 
 Redaction. Payloads are shown through the entity's mapping (`EntityMapping.redact`:
 secret names anywhere, secret paths through nested objects and arrays, credential-like
@@ -37,8 +39,10 @@ import redis.asyncio as aredis
 
 from dualsync.errors import DualsyncError
 from dualsync.redact import REDACTED, is_secret_name, redact_document, redact_url, scrub
+from dualsync.redisconn import AnyRedis
 from dualsync.schema.mapping import EntityMapping, MappingSet
 from dualsync.schema.streams import dlq_index_field, dlq_index_key, dlq_key, dlq_raw_key
+from dualsync.worker.deadletter_cluster import write_letter_cluster
 from dualsync.worker.entry import Entry
 
 __all__ = ["DeadLetter", "Redactor", "dead_letter", "error_text", "traceback_text"]
@@ -182,8 +186,31 @@ class Redactor:
         return out
 
 
+def _letter(
+    d: DeadLetter, consumer: str, now: str, redactor: Redactor
+) -> tuple[dict[str, str], bytes]:
+    """The DLQ entry's fields (redacted) and the raw original of one letter."""
+    entry = {
+        "reason": d.reason,
+        "error": redactor.scrub(d.error, d.entity, [d.entry]),
+        "entity": d.entity,
+        "key": d.key,
+        "event_id": d.event_id,
+        "deliveries": str(d.entry.deliveries),
+        "stream": d.entry.stream,
+        "entry_id": d.entry.id,
+        "consumer": consumer,
+        "failed_at": now,
+        "fields": orjson.dumps(redactor.fields(d.entity, d.entry.fields)).decode(),
+    }
+    raw = orjson.dumps(
+        {k.decode(errors="replace"): v.decode(errors="replace") for k, v in d.entry.fields.items()}
+    )
+    return entry, raw
+
+
 async def dead_letter(
-    client: aredis.Redis,
+    client: AnyRedis,
     prefix: str,
     group: str,
     consumer: str,
@@ -193,39 +220,30 @@ async def dead_letter(
     """Write each letter (DLQ entry, raw original, index: atomically, once), then ack it.
 
     Returns the DLQ ids, in order (an existing id when the entry was already there).
+    On a Redis Cluster the write takes `write_letter_cluster` (same guarantee, by steps).
     """
     if not letters:
         return []
     now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    write = client.register_script(_WRITE_LETTER)
-    keys = [dlq_key(prefix), dlq_raw_key(prefix), dlq_index_key(prefix)]
     ids: list[str] = []
-    for d in letters:
-        shown = redactor.fields(d.entity, d.entry.fields)
-        error = redactor.scrub(d.error, d.entity, [d.entry])
-        entry = {
-            "reason": d.reason,
-            "error": error,
-            "entity": d.entity,
-            "key": d.key,
-            "event_id": d.event_id,
-            "deliveries": str(d.entry.deliveries),
-            "stream": d.entry.stream,
-            "entry_id": d.entry.id,
-            "consumer": consumer,
-            "failed_at": now,
-            "fields": orjson.dumps(shown).decode(),
-        }
-        raw = orjson.dumps(
-            {
-                k.decode(errors="replace"): v.decode(errors="replace")
-                for k, v in d.entry.fields.items()
-            }
-        )
-        args: list[str | bytes] = [dlq_index_field(d.entry.stream, d.entry.id), raw]
-        args += [x for kv in entry.items() for x in kv]
-        got = await write(keys=keys, args=args)
-        ids.append(got.decode() if isinstance(got, bytes) else str(got))
+    if not isinstance(client, aredis.Redis):  # a RedisCluster
+        for d in letters:
+            entry, raw = _letter(d, consumer, now, redactor)
+            field = dlq_index_field(d.entry.stream, d.entry.id)
+            ids.append(
+                await write_letter_cluster(
+                    client, prefix, field, d.entry.stream, d.entry.id, raw, entry
+                )
+            )
+    else:
+        write = client.register_script(_WRITE_LETTER)
+        keys = [dlq_key(prefix), dlq_raw_key(prefix), dlq_index_key(prefix)]
+        for d in letters:
+            entry, raw = _letter(d, consumer, now, redactor)
+            args: list[str | bytes] = [dlq_index_field(d.entry.stream, d.entry.id), raw]
+            args += [x for kv in entry.items() for x in kv]
+            got = await write(keys=keys, args=args)
+            ids.append(got.decode() if isinstance(got, bytes) else str(got))
     async with client.pipeline(transaction=False) as pipe:
         for d in letters:
             pipe.xack(d.entry.stream, group, d.entry.id)

@@ -14,14 +14,15 @@ XAUTOCLAIM (Redis >= 6.2) returns `[cursor, entries]` on 6.2 and
 `[cursor, entries, deleted_ids]` on 7.x; both are handled. Entries trimmed while
 pending come back with no fields (6.2) or in `deleted_ids` (7.x, already removed from
 the PEL); the 6.2 form is acked here so it stops being pending.
+
+Every command and pipeline here names one stream at a time, so all of it is cluster-safe.
 """
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-import redis.asyncio as aredis
-
+from dualsync.redisconn import AnyRedis
 from dualsync.worker.entry import Entry, parse_entries
 
 __all__ = [
@@ -45,7 +46,7 @@ def _s(v: Any) -> str:
 
 
 async def delivery_counts(
-    client: aredis.Redis, stream: str, group: str, ids: list[str]
+    client: AnyRedis, stream: str, group: str, ids: list[str]
 ) -> dict[str, int]:
     """Times delivered, per entry id: one `XPENDING stream group id id 1` per id, pipelined.
 
@@ -67,7 +68,7 @@ async def delivery_counts(
 
 
 async def _ack_deleted(
-    client: aredis.Redis, stream: str, group: str, consumer: str, gone: list[str], live: set[str]
+    client: AnyRedis, stream: str, group: str, consumer: str, gone: list[str], live: set[str]
 ) -> None:
     """Ack pending entries that no longer exist, so they stop being pending forever."""
     ids = [i for i in gone if i]
@@ -85,7 +86,7 @@ async def _ack_deleted(
 
 
 async def reclaim_idle(
-    client: aredis.Redis,
+    client: AnyRedis,
     streams: list[str],
     group: str,
     consumer: str,
@@ -115,7 +116,7 @@ async def reclaim_idle(
 
 
 async def claim_for_retry(
-    client: aredis.Redis, group: str, consumer: str, entries: list[Entry]
+    client: AnyRedis, group: str, consumer: str, entries: list[Entry]
 ) -> list[Entry]:
     """Re-deliver our own pending entries to ourselves after a data failure (XCLAIM,
     min-idle 0).
@@ -140,7 +141,7 @@ async def claim_for_retry(
 
 
 async def touch_for_retry(
-    client: aredis.Redis, group: str, consumer: str, entries: list[Entry]
+    client: AnyRedis, group: str, consumer: str, entries: list[Entry]
 ) -> list[Entry]:
     """Keep our own pending entries for an outage retry, without counting a delivery.
 

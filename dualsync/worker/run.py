@@ -6,7 +6,9 @@ import asyncio
 
 from arq.connections import RedisSettings
 
-from dualsync.errors import DualsyncError, ServiceUnavailableError
+from dualsync.errors import ConfigError, DualsyncError, ServiceUnavailableError
+from dualsync.redact import redact_url
+from dualsync.redisconn import is_cluster_url
 from dualsync.schema.streams import UNREACHABLE
 from dualsync.worker import lifecycle
 from dualsync.worker.context import StartOptions, WorkerContext
@@ -24,6 +26,12 @@ class ConsumerCrashedError(DualsyncError):
 
 def run_arq(opts: StartOptions) -> None:
     """Run under arq until SIGTERM/SIGINT; raise if a consumer crashed or Redis went away."""
+    if is_cluster_url(opts.redis_url):
+        raise ConfigError(
+            "`dualsync worker` runs under arq, which cannot use a Redis Cluster "
+            f"({redact_url(opts.redis_url)}): give it a single Redis for now (the consumers "
+            "themselves support clusters: dualsync.worker.run.run_until_idle)"
+        )
     worker = build_worker(
         WorkerSettings,
         outage_s=opts.config.redis_outage_s,

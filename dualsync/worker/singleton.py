@@ -4,6 +4,7 @@
 third of it; release deletes the key only if the token is still ours (a script, so a
 holder whose lease ran out cannot delete its successor's). A holder that crashed stops
 renewing, and its lease runs out after `ttl_ms`: the lock is never held forever.
+The scripts touch only `KEYS[1]`, so they are cluster-safe (one key, one slot).
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
-import redis.asyncio as aredis
-
 from dualsync.logging import get_logger
+from dualsync.redisconn import AnyRedis
 
 __all__ = ["singleton"]
 
@@ -32,7 +32,7 @@ return 0
 
 
 @contextlib.asynccontextmanager
-async def singleton(client: aredis.Redis, key: str, ttl_ms: int) -> AsyncIterator[bool]:
+async def singleton(client: AnyRedis, key: str, ttl_ms: int) -> AsyncIterator[bool]:
     """Yield True when this caller holds `key` for the duration, False when another does."""
     token = uuid.uuid4().hex
     if not await client.set(key, token, nx=True, px=ttl_ms):

@@ -4,19 +4,21 @@ MAXLEN trimming can delete entries still pending in a consumer group (a crashed
 worker's batch). MINID set to the oldest pending id of the group (or, with nothing
 pending, the group's last-delivered id) removes only entries every consumer is done
 with. Entries not yet delivered are newer than last-delivered, so they are kept too.
+Every command names one stream, so this works unchanged on a Redis Cluster.
 """
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-import redis.asyncio as aredis
 from redis.exceptions import ResponseError
+
+from dualsync.redisconn import AnyRedis
 
 __all__ = ["trim_streams"]
 
 
-async def _safe_minid(client: aredis.Redis, stream: str) -> str | None:
+async def _safe_minid(client: AnyRedis, stream: str) -> str | None:
     try:
         groups = cast("list[dict[str, Any]]", await client.xinfo_groups(stream))
     except ResponseError:  # no such stream
@@ -40,7 +42,7 @@ async def _safe_minid(client: aredis.Redis, stream: str) -> str | None:
     return f"{floor[0]}-{floor[1]}"
 
 
-async def trim_streams(client: aredis.Redis, streams: list[str]) -> int:
+async def trim_streams(client: AnyRedis, streams: list[str]) -> int:
     """Trim every stream to its safe MINID (all groups done); return entries removed."""
     removed = 0
     for s in streams:
