@@ -26,6 +26,7 @@ from dualsync.ops.cli_mappings import app as mappings_app
 from dualsync.ops.cli_migrate import app as migrate_app
 from dualsync.ops.cli_repair import repair
 from dualsync.ops.cli_scan import scan
+from dualsync.ops.cli_status import status
 from dualsync.ops.cli_verify import verify
 from dualsync.ops.cli_worker import worker
 from dualsync.settings import get_settings
@@ -53,6 +54,7 @@ app.command(help="Re-publish the legacy record of each confirmed drift key (dry 
     repair
 )
 app.command(help="Report drift between the legacy store and PostgreSQL, from verify runs.")(drift)
+app.command(help="One screen: shards, consumers, per-entity counts, verify, read paths.")(status)
 app.command(help="Check the gates an entity must pass before its reads move on.")(readiness)
 app.command(help="Move an entity's reads one step on: legacy -> shadow -> postgres.")(flip)
 app.command(help="Send an entity's reads back to the legacy store, now.")(rollback)

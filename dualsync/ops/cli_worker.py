@@ -76,6 +76,22 @@ def worker(
             "one run at a time across all workers; 0 turns it off.",
         ),
     ] = 300.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Serve Prometheus /metrics and /healthz on this port; 0 turns it off "
+            "(default: DUALSYNC_METRICS_PORT, else off).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None,
+        typer.Option(
+            help="Address to serve metrics on (default: DUALSYNC_METRICS_HOST, "
+            "127.0.0.1; 0.0.0.0 in a container)."
+        ),
+    ] = None,
 ) -> None:
     """Apply change events from the shard streams to PostgreSQL until SIGTERM."""
     settings = get_settings()
@@ -104,7 +120,10 @@ def worker(
         job = scheduled_verify(settings, ms, stores, svc.database_url, svc.redis_url)
         opts = StartOptions(config, svc.database_url, svc.redis_url, keys, legacy=legacy,
                             verify_job=job if stores.stores else None,
-                            verify_every_s=verify_every)  # fmt: skip
+                            verify_every_s=verify_every,
+                            metrics_port=settings.metrics_port if metrics_port is None
+                            else metrics_port,
+                            metrics_host=metrics_host or settings.metrics_host)  # fmt: skip
         if until_idle is not None:
             wctx = asyncio.run(run_until_idle(opts, until_idle))
             typer.echo(" ".join(f"{k}={v}" for k, v in wctx.stats.as_dict().items()))

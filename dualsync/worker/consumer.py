@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aredis
 from psycopg_pool import AsyncConnectionPool
 
 from dualsync.consumers.apply import apply_batch
 from dualsync.consumers.change import Change, collapse
 from dualsync.errors import ServiceUnavailableError
 from dualsync.logging import bound_contextvars, get_logger
+from dualsync.redisconn import AnyRedis
 from dualsync.schema.legacy import LegacyReader
 from dualsync.schema.mapping import MappingSet
 from dualsync.schema.streams import UNREACHABLE, stream_keys
@@ -64,8 +64,8 @@ class Consumer:
         *,
         name: str,
         pool: AsyncConnectionPool[Any],
-        redis: aredis.Redis,
-        block_redis: aredis.Redis,
+        redis: AnyRedis,
+        block_redis: AnyRedis,
         mappings: MappingSet,
         legacy: LegacyReader | None = None,
         signing_keys: Mapping[str, bytes] | None = None,
@@ -211,8 +211,9 @@ class Consumer:
     async def process(self, entries: list[Entry]) -> None:
         """Apply one batch of entries end to end."""
         batch_id = uuid.uuid4().hex[:12]
+        started = time.monotonic()
         if not self.stats.first_batch_at:
-            self.stats.first_batch_at = time.monotonic()
+            self.stats.first_batch_at = started
         with bound_contextvars(batch_id=batch_id, consumer=self.name):
             self.stats.read += len(entries)
             decoded = await decode_batch(
@@ -231,8 +232,7 @@ class Consumer:
                 self._schedule(decoded.retry_counted, counted=True)
             await self._apply(collapse(decoded.changes), decoded)
             await self._dead_letter(decoded.letters)
-            self.stats.batches += 1
-            self.stats.last_batch_done = time.monotonic()
+            self.stats.batch_done(started)
 
     def _entries_of(self, changes: list[Change], decoded: Decoded) -> list[Entry]:
         return [e for c in changes for e in decoded.owners[(c.entity, c.key)]]
@@ -249,9 +249,7 @@ class Consumer:
             return
         entries = self._entries_of(changes, decoded)
         await self._ack(entries)
-        self.stats.applied += result.applied
-        self.stats.deleted += result.deleted
-        self.stats.stale += result.stale + len(entries) - len(changes)
+        self.stats.count_apply(result, changes, entries)
 
     async def _on_failure(self, exc: Exception, changes: list[Change], decoded: Decoded) -> None:
         """Systemic: retry the batch (uncounted). Anything else: bisect until the failing
@@ -313,4 +311,4 @@ class Consumer:
         await dead_letter(
             self._redis, self.config.prefix, self.config.group, self.name, letters, self._redactor
         )
-        self.stats.dead_lettered += len(letters)
+        self.stats.count_dead_letters(letters)

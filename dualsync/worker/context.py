@@ -11,13 +11,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import redis.asyncio as aredis
 from psycopg_pool import AsyncConnectionPool
 
+from dualsync.redisconn import AnyRedis
 from dualsync.schema.legacy import LegacyReader
 from dualsync.schema.mapping import MappingSet
 from dualsync.worker.config import WorkerConfig
 from dualsync.worker.consumer import Consumer
+from dualsync.worker.counters import RedisCounters
+from dualsync.worker.metrics import MetricsServer, Sampler
 from dualsync.worker.stats import Stats
 
 __all__ = ["CTX_KEY", "StartOptions", "VerifyJob", "WorkerContext", "context"]
@@ -41,6 +43,14 @@ class StartOptions:
     verify_job: VerifyJob | None = None
     #: seconds between scheduled verifies, across all workers
     verify_every_s: float = 300.0
+    #: serve `/metrics` and `/healthz` on this port (0: no endpoint)
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    #: seconds between readings of pending counts, modes, verify bounds and health probes
+    metrics_interval_s: float = 5.0
+    #: Redis or Postgres silent longer than this makes `/healthz` fail (default: the
+    #: worker's Redis outage window, `WorkerConfig.redis_outage_s`)
+    health_window_s: float | None = None
 
 
 @dataclass(slots=True)
@@ -49,14 +59,19 @@ class WorkerContext:
 
     options: StartOptions
     pool: AsyncConnectionPool[Any]
-    redis: aredis.Redis
-    block_clients: list[aredis.Redis]
+    redis: AnyRedis
+    block_clients: list[AnyRedis]
     mappings: MappingSet
     consumers: list[Consumer] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stats: Stats = field(default_factory=Stats)
     #: set when a consumer task died: the process must exit non-zero
     crashed: BaseException | None = None
+    #: per-entity counters for `dualsync status`, flushed to Redis in the background
+    counters: RedisCounters | None = None
+    #: the metrics endpoint and its sampler (None without `metrics_port`)
+    sampler: Sampler | None = None
+    server: MetricsServer | None = None
 
     @property
     def config(self) -> WorkerConfig:

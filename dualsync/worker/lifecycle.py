@@ -15,15 +15,17 @@ import signal
 from typing import Any
 
 import psycopg
-import redis.asyncio as aredis
 from pgvector.psycopg import register_vector_async
 from psycopg_pool import AsyncConnectionPool
 
-from dualsync.errors import DualsyncError
+from dualsync.errors import ConfigError, DualsyncError
 from dualsync.logging import get_logger
+from dualsync.redisconn import AnyRedis, connect
 from dualsync.schema.mapping import MappingSet, load_enum_labels, load_mapping
 from dualsync.worker.consumer import Consumer
 from dualsync.worker.context import StartOptions, WorkerContext
+from dualsync.worker.counters import RedisCounters
+from dualsync.worker.metrics import HealthCheck, MetricsServer, Sampler, WorkerMetrics
 
 __all__ = ["start", "stop"]
 
@@ -48,7 +50,7 @@ async def _load_mappings(opts: StartOptions, pool: AsyncConnectionPool[Any]) -> 
     return ms
 
 
-async def _warn_without_aof(client: aredis.Redis) -> None:
+async def _warn_without_aof(client: AnyRedis) -> None:
     info = await client.info("persistence")
     if not int(info.get("aof_enabled", 0)):
         log.warning(
@@ -86,13 +88,23 @@ async def start(opts: StartOptions, *, until_idle: float | None = None) -> Worke
         name="dualsync-worker",
     )
     await pool.open(wait=True, timeout=30)
-    client = aredis.Redis.from_url(opts.redis_url)
+    client = connect(opts.redis_url)  # a RedisCluster for a redis+cluster:// URL
     await _warn_without_aof(client)
     mappings = await _load_mappings(opts, pool)
     wctx = WorkerContext(opts, pool, client, [], mappings)
+    wctx.counters = RedisCounters(client, cfg.prefix, wctx.stats)
+    wctx.stats.on_batch = wctx.counters.wake
+    if opts.metrics_port:
+        try:  # before the consumers: a port in use fails before any work
+            _serve_metrics(wctx)
+        except ConfigError:
+            await client.aclose()
+            await pool.close()
+            raise
+    wctx.counters.open()
     for i in range(cfg.concurrency):
         # Blocking XREADGROUP holds its connection: each consumer gets its own client.
-        block = aredis.Redis.from_url(opts.redis_url, max_connections=2)
+        block = connect(opts.redis_url, max_connections=2)
         wctx.block_clients.append(block)
         name = cfg.consumer_name if cfg.concurrency == 1 else f"{cfg.consumer_name}-{i}"
         consumer = Consumer(
@@ -114,8 +126,35 @@ async def start(opts: StartOptions, *, until_idle: float | None = None) -> Worke
     return wctx
 
 
+def _serve_metrics(wctx: WorkerContext) -> None:
+    """Start the sampler and the `/metrics` + `/healthz` endpoint (see `worker.metrics`)."""
+    opts, cfg = wctx.options, wctx.config
+    sampler = Sampler(wctx.redis, wctx.pool, prefix=cfg.prefix, shards=cfg.shards,
+                      group=cfg.group, entities=sorted(wctx.mappings.entities),
+                      interval_s=opts.metrics_interval_s)  # fmt: skip
+    metrics = WorkerMetrics(wctx.stats, lambda: sampler.sample)
+    health = HealthCheck(wctx.tasks, lambda: sampler.sample, crashed=lambda: wctx.crashed,
+                         window_s=opts.health_window_s or cfg.redis_outage_s)  # fmt: skip
+    try:
+        server = MetricsServer(metrics.registry, health, host=opts.metrics_host,
+                               port=opts.metrics_port)  # fmt: skip
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve metrics on {opts.metrics_host}:{opts.metrics_port} ({exc.strerror}); "
+            "choose a free port with --metrics-port"
+        ) from None
+    wctx.stats.observer = metrics
+    sampler.open()
+    server.open()
+    wctx.sampler, wctx.server = sampler, server
+
+
 async def stop(wctx: WorkerContext) -> None:
     """Stop consumers (finishing batches in hand within the timeout), close resources."""
+    if wctx.server is not None:  # a stopping worker is not healthy: stop answering first
+        wctx.server.close()
+    if wctx.sampler is not None:
+        await wctx.sampler.aclose()
     for c in wctx.consumers:
         c.stop()
     pending = [t for t in wctx.tasks if not t.done()]
@@ -126,6 +165,8 @@ async def stop(wctx: WorkerContext) -> None:
         for t in late:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+    if wctx.counters is not None:
+        await wctx.counters.aclose()
     for client in (*wctx.block_clients, wctx.redis):
         await client.aclose()
     await wctx.pool.close()
