@@ -85,11 +85,12 @@ Children = dict[str, dict[str, list[tuple[Any, ...]]]]
 async def fetch_rows(
     conn: psycopg.AsyncConnection[Any],
     em: Any,
-    queries: Sequence[sql.Composed],
+    queries: Sequence[bytes | sql.SQL | sql.Composed],
     keys: Sequence[str],
 ) -> tuple[Rows, Children]:
     """Target rows (mapping order) and child rows of canonical `keys`, through
-    `target_queries(em)`; a key the key strategy refuses has no row (never applied)."""
+    `target_queries(em)` (or those queries rendered once, as bytes, by a caller that runs
+    them often); a key the key strategy refuses has no row (never applied)."""
     good: list[str] = []
     translated: list[tuple[Any, ...]] = []
     for k in keys:

@@ -15,7 +15,13 @@ from dualsync.logging import get_logger
 from dualsync.ops.verify.canon import Canonicalizer
 from dualsync.ops.verify.inflight import InFlight, unapplied
 from dualsync.ops.verify.sample import SampleResult, verify_sample
-from dualsync.ops.verify.store import finish_run, mark_failed, start_run
+from dualsync.ops.verify.store import (
+    finish_run,
+    mapping_digest,
+    mark_failed,
+    record_mapping_digest,
+    start_run,
+)
 from dualsync.producers.stores import LegacyStores
 from dualsync.schema.mapping import MappingSet, load_enum_labels
 from dualsync.schema.mapping.order import dependency_order
@@ -80,7 +86,7 @@ async def run_verify(
             em = ms.entity(name)
             async with pool.connection() as conn:
                 run_id = await start_run(conn, name, samples=opts.samples, seed=opts.seed,
-                                         group=group)  # fmt: skip
+                                         group=group, digest=mapping_digest(ms, name))  # fmt: skip
             try:
                 result = await verify_sample(
                     pool, em, stores[name], Canonicalizer(em, key), samples=opts.samples,
@@ -135,6 +141,8 @@ async def run_full(
             resume=resume, buckets=buckets, in_flight=_in_flight(client, opts),
             grace_s=opts.grace_s, generations=opts.generations, progress=progress,
         )  # fmt: skip
+        async with pool.connection() as conn:  # readiness's mapping gate reads it
+            await record_mapping_digest(conn, run_id, mapping_digest(ms, name))
         return [(run_id, result)]
     finally:
         if client is not None:

@@ -1,10 +1,13 @@
 """Verify runs and findings in `dualsync.verify_runs` / `dualsync.verify_findings`.
 
-Findings hold classes, field names, versions and keyed fingerprints: never a value.
+Findings hold classes, field names, versions and keyed fingerprints: never a value. Every
+run records the digest of the entity's mapping it compared with (`mapping_digest`), so
+readiness can tell whether the mapping changed since the last full sweep.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import orjson
@@ -13,20 +16,48 @@ import psycopg
 from dualsync.ops.verify.canon import CANON_VERSION
 from dualsync.ops.verify.sample import EXTRA, MISMATCH, MISSING, SampleResult
 
-__all__ = ["finish_run", "mark_failed", "start_run"]
+__all__ = ["finish_run", "mapping_digest", "mark_failed", "record_mapping_digest", "start_run"]
 
 EXAMPLES = 5
 
 
+def mapping_digest(ms: Any, entity: str) -> str | None:
+    """sha256 (hex) of the canonical JSON of `entity`'s mapping as validated (the model:
+    aliases as the file spells them, defaults filled in, keys sorted), with the file's
+    default schema it falls back to: stable across comments, formatting and key order,
+    different for any change to what the mapping means. None when `ms` was not loaded
+    from a file (no model to digest)."""
+    model = getattr(ms, "model", None)
+    if model is None or entity not in model.entities:
+        return None
+    shape = {
+        "entity": entity,
+        "schema": model.db_schema,
+        "mapping": model.entities[entity].model_dump(mode="json", by_alias=True),
+    }
+    return hashlib.sha256(orjson.dumps(shape, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+async def record_mapping_digest(
+    conn: psycopg.AsyncConnection[Any], run_id: int, digest: str | None
+) -> None:
+    """Set a run's mapping digest (a sweep's row is opened by sweep_store.py)."""
+    await conn.execute(
+        "update dualsync.verify_runs set mapping_digest = %s where id = %s", [digest, run_id]
+    )
+
+
 async def start_run(
-    conn: psycopg.AsyncConnection[Any], entity: str, *, samples: int, seed: int, group: str
-) -> int:
-    """A `running` run row; its id."""
+    conn: psycopg.AsyncConnection[Any], entity: str, *, samples: int, seed: int, group: str,
+    digest: str | None = None,
+) -> int:  # fmt: skip
+    """A `running` run row (with the digest of the mapping it compares with); its id."""
     cur = await conn.execute(
         "insert into dualsync.verify_runs (entity, mode, canon_version, samples_requested, seed, "
-        "details) values (%s, 'sample', %s, %s, %s, %s) returning id",
-        [entity, CANON_VERSION, samples, seed, orjson.dumps({"run_group": group}).decode()],
-    )
+        "details, mapping_digest) values (%s, 'sample', %s, %s, %s, %s, %s) returning id",
+        [entity, CANON_VERSION, samples, seed, orjson.dumps({"run_group": group}).decode(),
+         digest],
+    )  # fmt: skip
     row = await cur.fetchone()
     assert row is not None  # noqa: S101 - insert ... returning gives a row
     return int(row[0])
