@@ -111,3 +111,50 @@ async def test_with_redis_gone_a_client_keeps_its_last_mode(
     assert await path.mode("never-seen") is Mode.LEGACY
     await client.aclose()
     server.close()
+
+
+async def test_a_client_with_a_short_socket_timeout_misses_no_flip(
+    db: str, redis_url: str, redis_prefix: str
+) -> None:
+    """A quiet pub/sub connection is not an outage: with socket_timeout=0.2 the listener
+    used to treat each quiet 0.2 s as one, resubscribe, and lose the flips in between."""
+    client = aredis.Redis.from_url(redis_url)
+    quick = aredis.Redis.from_url(redis_url, socket_connect_timeout=0.2, socket_timeout=0.2)
+    path = ReadPath(quick, prefix=redis_prefix, ttl_s=60)
+    await path.start()
+    assert await path.mode("users") is Mode.LEGACY  # cached for 60 s: only messages help
+    await asyncio.sleep(0.3)
+    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+        for target in [Mode.SHADOW, Mode.LEGACY] * 5:
+            await asyncio.sleep(0.45)  # quiet longer than the socket timeout
+            t0 = time.monotonic()
+            await change_mode(conn, client, redis_prefix, "users", target)
+            while await path.mode("users") is not target:
+                assert time.monotonic() - t0 < 1.0, f"the flip to {target} was missed"
+                await asyncio.sleep(0.01)
+    await path.aclose()
+    await quick.aclose()
+    await client.aclose()
+
+
+async def test_an_unknown_mode_keeps_the_last_one_and_says_so(
+    redis_url: str, redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = aredis.Redis.from_url(redis_url)
+    key, channel = f"{redis_prefix}:readpath", f"{redis_prefix}:readpath:changes"
+    await client.hset(key, "users", "shadow")
+    path = ReadPath(client, prefix=redis_prefix, ttl_s=0.05)
+    await path.start()
+    await asyncio.sleep(0.2)
+    assert await path.mode("users") is Mode.SHADOW
+    await client.hset(key, "users", "postgress")  # a hand edit's typo
+    await asyncio.sleep(0.1)
+    assert await path.mode("users") is Mode.SHADOW
+    await client.publish(channel, b'{"entity": "users", "mode": "Postgres"}')
+    await client.publish(channel, b"not json")
+    await asyncio.sleep(0.2)
+    assert await path.mode("users") is Mode.SHADOW
+    assert path._listener is not None
+    assert not path._listener.done()  # the listener lives on
+    await path.aclose()
+    await client.aclose()
