@@ -3,3 +3,5 @@
 require_once __DIR__ . '/src/Envelope.php';
 require_once __DIR__ . '/src/Spool.php';
 require_once __DIR__ . '/src/Publisher.php';
+require_once __DIR__ . '/src/RedisConnect.php';
+require_once __DIR__ . '/src/ReadPath.php';

@@ -158,3 +158,46 @@ export class Spool {
   count(): Promise<number>;
   close(): Promise<void>;
 }
+
+/** Where an entity's reads go (dualsync/schema/readpath.py). */
+export type Mode = 'legacy' | 'shadow' | 'postgres';
+export const MODES: readonly Mode[];
+/** `<prefix>:readpath`: the hash entity -> mode (an absent entity is legacy). */
+export function readpathKey(prefix: string): string;
+/** `<prefix>:readpath:changes`: the channel of change messages `{"entity","mode","from"}`. */
+export function readpathChannel(prefix: string): string;
+
+export interface ReadPathOptions {
+  /** Key prefix (default 'dualsync'). */
+  prefix?: string;
+  /** How long a mode read from Redis is trusted without a change message (default 1000 ms). */
+  ttlMs?: number;
+  /** An HGET that has not answered by then falls back to the last known mode (default 500 ms). */
+  commandTimeoutMs?: number;
+  /** start() resolves after at most this long when Redis does not answer (default 1000 ms). */
+  startTimeoutMs?: number;
+  /** Where outage and unknown-mode warnings go (default console; null: nowhere). */
+  logger?: Logger | null;
+}
+
+/** The read-path client of one Node process; the caching rules of the Python SDK's ReadPath. */
+export class ReadPath {
+  /** `client`: the app's node-redis v4/v5 client (connected by the app, never closed by us). */
+  constructor(client: RedisClientType<any, any, any, any, any> | any, options?: ReadPathOptions);
+  /** Subscribe on a duplicated connection (resolves within startTimeoutMs even if Redis is down). */
+  start(): Promise<this>;
+  /** Where `entity` is read from now; never rejects (Redis down: the last known mode, else legacy). */
+  mode(entity: string): Promise<Mode>;
+  /** legacyFn in legacy and shadow (shadow comparison is a Python-SDK feature), postgresFn in postgres. */
+  read<T>(
+    entity: string,
+    key: string,
+    legacyFn: (key: string) => Promise<T> | T,
+    postgresFn: (key: string) => Promise<T> | T,
+  ): Promise<T>;
+  /** Stop listening; the app's client stays open. */
+  close(): Promise<void>;
+}
+
+/** A ReadPath, started. */
+export function createReadPath(client: RedisClientType<any, any, any, any, any> | any, options?: ReadPathOptions): Promise<ReadPath>;
