@@ -32,7 +32,13 @@ from dualsync.consumers.pool import open_pool
 from dualsync.logging import configure_logging
 from dualsync.ops.backfill_direct import DirectSink
 from dualsync.ops.databases import fresh_database
-from dualsync.producers.backfill import Backfill, BackfillOptions, Checkpoint, SendResult
+from dualsync.producers.backfill import (
+    Backfill,
+    BackfillOptions,
+    Checkpoint,
+    Prepared,
+    SendResult,
+)
 from dualsync.producers.stores import open_stores
 from dualsync.schema.legacy import LegacyRecord
 from dualsync.schema.mapping import load_enum_labels, load_mapping
@@ -136,12 +142,21 @@ async def panamia_run(server: str, tmp: Path, per_entity: int) -> dict[str, Any]
     sent = 0
 
     class Halfway:
+        """The direct sink, stopping the run once half is committed (staged like the sink
+        itself, so the run reads and maps ahead as `--direct` does)."""
+
         async def wait_applied(self) -> None:
             await sink.wait_applied()
 
+        def prepare(self, entity: str, recs: list[LegacyRecord], vs: list[int]) -> Prepared:
+            return sink.prepare(entity, recs, vs)
+
         async def send(self, entity: str, recs: list[LegacyRecord], vs: list[int]) -> SendResult:
+            return await self.commit(self.prepare(entity, recs, vs))
+
+        async def commit(self, prepared: Prepared) -> SendResult:
             nonlocal sent
-            out = await sink.send(entity, recs, vs)
+            out = await sink.commit(prepared)
             sent += out.sent
             if sent >= total // 2:
                 job.stop()

@@ -134,6 +134,46 @@ async def test_interrupted_and_resumed_applies_nothing_twice(
     await pool.close()
 
 
+async def test_stopped_with_chunks_read_ahead_commits_only_what_it_records(
+    db: str, ms: MappingSet, tmp_path: Path
+) -> None:
+    """`--direct` maps the next chunks while one commits: a stop drops those unapplied, the
+    checkpoint counts exactly the committed rows, and the resume applies the rest once."""
+    out, counts = tree(tmp_path, ms, 300)
+    pool = await open_pool(db)
+    stores = open_stores(ms, root=out)
+    cp_path = tmp_path / "cp.json"
+    commits = 0
+
+    class StopAfterThree(DirectSink):
+        async def commit(self, prepared: Any) -> Any:
+            nonlocal commits
+            result = await super().commit(prepared)
+            commits += 1
+            if commits == 3:
+                first.stop()
+            return result
+
+    sink = StopAfterThree(pool, ms)
+    opts = BackfillOptions(checkpoint=cp_path, mode="direct", entities=("users",), chunk=20)
+    first = Backfill(ms, dict(stores.stores), sink, opts)
+    cp = await first.run()
+    assert first.stopped
+    assert commits == 3
+    assert cp.entities["users"].sent == 60 == sink.applied == count(db, "users")
+    saved = Checkpoint.load(cp_path)
+    assert saved is not None
+    assert saved.entities["users"].sent == 60  # on disk too: read-ahead chunks are not in it
+    again = BackfillOptions(checkpoint=cp_path, mode="direct", entities=("users",), chunk=20,
+                            resume=True)  # fmt: skip
+    cp = await Backfill(ms, dict(stores.stores), sink, again).run()
+    assert cp.done
+    assert sink.applied == counts["users"]
+    assert sink.stale == 0  # nothing committed was sent again
+    assert count(db, "users") == counts["users"]
+    await pool.close()
+
+
 def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "dualsync.ops.cli", "backfill", *args],

@@ -5,6 +5,9 @@ decodes and goes through the same `consumers.apply_batch` (COPY staging, version
 parents first) in one transaction. What the worker does with failures is mirrored here:
 an outage is retried with backoff, a data error bisects the chunk until the refused
 documents are alone, and those are reported by key and reason while the rest commit.
+
+Mapping is `prepare` (CPU only, run in a thread one chunk ahead) and the transaction is
+`commit`, so the next chunk is read and mapped while Postgres applies this one.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dualsync.consumers.apply import apply_batch
 from dualsync.consumers.change import Change, collapse
 from dualsync.errors import PermanentError, ServiceUnavailableError
 from dualsync.logging import get_logger
-from dualsync.producers.backfill.sink import BadDoc, SendResult
+from dualsync.producers.backfill.sink import BadDoc, Prepared, SendResult
 from dualsync.producers.clock import uuid7
 from dualsync.schema.legacy import LegacyRecord
 from dualsync.schema.mapping import MappingSet
@@ -43,25 +46,21 @@ class DirectSink:
         self.applied = 0
         self.stale = 0
 
-    def _changes(self, entity: str, records: list[LegacyRecord], versions: list[int],
-                 out: SendResult) -> list[Change]:  # fmt: skip
-        em = self._ms.entity(entity)
+    def prepare(self, entity: str, records: list[LegacyRecord], versions: list[int]) -> Prepared:
+        """Map one chunk into collapsed `Change`s; documents the mapping refuses are `bad`."""
+        to_rows = self._ms.entity(entity).to_rows
         changes = []
+        bad = []
         for rec, version in zip(records, versions, strict=True):
             try:
-                changes.append(
-                    Change(
-                        entity,
-                        rec.key,
-                        version,
-                        deleted=False,
-                        event_id=uuid7(),
-                        rows=em.to_rows(rec.key, rec.doc),
-                    )
-                )
+                rows = to_rows(rec.key, rec.doc)
             except PermanentError as exc:
-                out.bad.append(BadDoc(entity, rec.key, exc.reason, str(exc)))
-        return changes
+                bad.append(BadDoc(entity, rec.key, exc.reason, str(exc)))
+                continue
+            changes.append(
+                Change(entity, rec.key, version, deleted=False, event_id=uuid7(), rows=rows)
+            )
+        return Prepared(entity, bad, collapse(changes))
 
     async def wait_applied(self) -> None:
         """Committed chunks are applied already."""
@@ -70,9 +69,12 @@ class DirectSink:
         self, entity: str, records: list[LegacyRecord], versions: list[int]
     ) -> SendResult:
         """Map and apply one chunk; return once it is committed."""
-        out = SendResult()
-        changes = collapse(self._changes(entity, records, versions, out))
-        await self._apply(changes, out)
+        return await self.commit(self.prepare(entity, records, versions))
+
+    async def commit(self, prepared: Prepared) -> SendResult:
+        """Apply a prepared chunk in one transaction; return once it is committed."""
+        out = SendResult(bad=list(prepared.bad))
+        await self._apply(prepared.payload, out)
         return out
 
     async def _apply(self, changes: list[Change], out: SendResult) -> None:

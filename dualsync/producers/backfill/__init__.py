@@ -3,7 +3,15 @@
 from dualsync.producers.backfill.checkpoint import Checkpoint, EntityProgress, Segment
 from dualsync.producers.backfill.progress import Progress
 from dualsync.producers.backfill.run import Backfill, BackfillOptions, split_segments
-from dualsync.producers.backfill.sink import BadDoc, SendResult, Sink, StreamSink, group_lag
+from dualsync.producers.backfill.sink import (
+    BadDoc,
+    Prepared,
+    SendResult,
+    Sink,
+    StagedSink,
+    StreamSink,
+    group_lag,
+)
 
 __all__ = [
     "Backfill",
@@ -11,10 +19,12 @@ __all__ = [
     "BadDoc",
     "Checkpoint",
     "EntityProgress",
+    "Prepared",
     "Progress",
     "Segment",
     "SendResult",
     "Sink",
+    "StagedSink",
     "StreamSink",
     "group_lag",
     "split_segments",

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Checkpoint", "EntityProgress", "Segment"]
+__all__ = ["Checkpoint", "EntityProgress", "Segment", "write_durably"]
 
 
 class Segment(BaseModel):
@@ -72,24 +72,13 @@ class Checkpoint(BaseModel):
         except FileNotFoundError:
             return None
 
+    def dump(self) -> bytes:
+        """The checkpoint as its file holds it (take it where the run mutates it)."""
+        return self.model_dump_json(indent=1).encode()
+
     def save(self, path: Path) -> None:
         """Write durably: temp file, fsync, rename, fsync the folder."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        data = self.model_dump_json(indent=1).encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(path)
-        dirfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            with contextlib.suppress(OSError):  # some file systems refuse fsync on a folder
-                os.fsync(dirfd)
-        finally:
-            os.close(dirfd)
+        write_durably(path, self.dump())
 
     def summary(self) -> dict[str, Any]:
         """Per entity: total, sent, bad, done."""
@@ -97,3 +86,23 @@ class Checkpoint(BaseModel):
             n: {"total": e.total, "sent": e.sent, "bad": e.bad, "done": e.done}
             for n, e in self.entities.items()
         }
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically and durably: temp file, fsync, rename, fsync
+    the folder. Blocking (about 10 ms): the run calls it in a thread."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    tmp.replace(path)
+    dirfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):  # some file systems refuse fsync on a folder
+            os.fsync(dirfd)
+    finally:
+        os.close(dirfd)

@@ -10,23 +10,33 @@ are what matter (docs/architecture.md, Backfilling):
 
 Entities go in foreign-key order; within one, `workers` key ranges run concurrently.
 After each chunk the sink has made it durable and the checkpoint records the last key,
-so a crash or Ctrl-C loses nothing and repeats at most one chunk per range.
+so a crash or Ctrl-C loses nothing and repeats at most one chunk per range. With a
+`StagedSink` the next chunks are read and mapped while one commits (pipeline.py); they
+are recorded only once committed, in key order, so that changes nothing of the above.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dualsync.errors import ConfigError
 from dualsync.logging import get_logger
-from dualsync.producers.backfill.checkpoint import Checkpoint, EntityProgress, Segment
+from dualsync.producers.backfill.checkpoint import (
+    Checkpoint,
+    EntityProgress,
+    Segment,
+    write_durably,
+)
+from dualsync.producers.backfill.gc_pause import fewer_collections
+from dualsync.producers.backfill.pipeline import ahead
 from dualsync.producers.backfill.progress import Progress
-from dualsync.producers.backfill.sink import BadDoc, Sink
+from dualsync.producers.backfill.sink import BadDoc, Prepared, SendResult, Sink, StagedSink
 from dualsync.schema.legacy import LegacyRecord, LegacyStore
 from dualsync.schema.mapping import MappingSet
 from dualsync.schema.mapping.order import dependency_order
@@ -124,6 +134,10 @@ class Backfill:
 
     async def run(self) -> Checkpoint:
         """Snapshot every selected entity; return the final checkpoint."""
+        with fewer_collections():
+            return await self._run()
+
+    async def _run(self) -> Checkpoint:
         names = self._entities()
         cp = self._open_checkpoint()
         cp.save(self.options.checkpoint)
@@ -147,7 +161,8 @@ class Backfill:
             self.progress.finish(name, ep.sent, ep.bad)
         return cp
 
-    async def _segment(self, cp: Checkpoint, name: str, seg: Segment) -> None:
+    async def _range(self, name: str, seg: Segment) -> AsyncGenerator[list[LegacyRecord], None]:
+        """The chunks of one key range, from where its progress left off to its last key."""
         store = self.stores[name]
         last = None if seg.last is None else store.sort_key(seg.last)
         after = seg.progress or seg.start_after
@@ -156,41 +171,78 @@ class Backfill:
                 r for r in records if store.sort_key(r.key) <= last
             ]  # fmt: skip
             if chunk:
-                await self._send_chunk(cp, name, seg, chunk)
-            if self._stop.is_set() or len(chunk) < len(records):
-                break  # stopped, or past the end of this range
-            if last is not None and store.sort_key(chunk[-1].key) >= last:
-                break
+                yield chunk
+            if len(chunk) < len(records):
+                return  # past the end of this range
+            if last is not None and chunk and store.sort_key(chunk[-1].key) >= last:
+                return
+
+    def _split(self, cp: Checkpoint, name: str, chunk: list[LegacyRecord]) -> _Chunk:
+        """The chunk's records with a version, their versions, and those without one."""
+        if self.ms.entity(name).version_field is None:
+            return _Chunk(chunk, chunk, [cp.version] * len(chunk), [])
+        ok = [r for r in chunk if r.version is not None]
+        versions = [r.version for r in ok if r.version is not None]
+        return _Chunk(chunk, ok, versions, [r for r in chunk if r.version is None])
+
+    async def _segment(self, cp: Checkpoint, name: str, seg: Segment) -> None:
+        sink = self.sink
+        chunks = self._range(name, seg)
+        if isinstance(sink, StagedSink):
+            # Read and map the next chunks while this one commits (pipeline.py).
+            async def ready(chunk: list[LegacyRecord]) -> tuple[_Chunk, Prepared]:
+                c = self._split(cp, name, chunk)
+                return c, await asyncio.to_thread(sink.prepare, name, c.ok, c.versions)
+
+            async with contextlib.aclosing(ahead(chunks, ready)) as staged:
+                async for c, prepared in staged:
+                    await self._record(cp, name, seg, c, await sink.commit(prepared))
+                    if self._stop.is_set():
+                        break
+        else:
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    c = self._split(cp, name, chunk)
+                    await self._record(cp, name, seg, c, await sink.send(name, c.ok, c.versions))
+                    if self._stop.is_set():
+                        break
         if not self._stop.is_set():
             async with self._lock:
                 seg.done = True
-                cp.save(self.options.checkpoint)
+                await self._save(cp)
 
-    async def _send_chunk(
-        self, cp: Checkpoint, name: str, seg: Segment, chunk: list[LegacyRecord]
+    async def _save(self, cp: Checkpoint) -> None:
+        """Write the checkpoint (under `_lock`): taken here, made durable in a thread."""
+        await asyncio.to_thread(write_durably, self.options.checkpoint, cp.dump())
+
+    async def _record(
+        self, cp: Checkpoint, name: str, seg: Segment, c: _Chunk, result: SendResult
     ) -> None:
-        """Send one chunk, then record it: the checkpoint never runs ahead of the sink."""
-        unversioned: list[LegacyRecord] = []
-        if self.ms.entity(name).version_field is not None:
-            ok = [r for r in chunk if r.version is not None]
-            unversioned = [r for r in chunk if r.version is None]
-            versions = [r.version for r in ok if r.version is not None]
-        else:
-            ok, versions = chunk, [cp.version] * len(chunk)
-        result = await self.sink.send(name, ok, versions)
+        """Record a chunk the sink made durable: the checkpoint never runs ahead of it."""
         bad = result.bad + [
             BadDoc(
                 name, r.key, "no_version", "the mapping's version_field is missing or unreadable"
             )
-            for r in unversioned
+            for r in c.unversioned
         ]
         for b in bad:
             log.warning("backfill_bad_document", entity=b.entity, key=b.key,
                         reason=b.reason, error=b.error)  # fmt: skip
         self.bad.extend(bad)
         async with self._lock:
-            seg.progress = chunk[-1].key
+            seg.progress = c.records[-1].key
             seg.sent += result.sent
             seg.bad += len(bad)
-            cp.save(self.options.checkpoint)
-        self.progress.advance(name, len(chunk))
+            await self._save(cp)
+        self.progress.advance(name, len(c.records))
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """One chunk on its way: every record read (the last one is the checkpoint's key), the
+    ones sent with their versions, and the ones without a version."""
+
+    records: list[LegacyRecord]
+    ok: list[LegacyRecord]
+    versions: list[int]
+    unversioned: list[LegacyRecord]

@@ -4,13 +4,17 @@
 consumer group's lag; `dualsync.ops.backfill_direct.DirectSink` feeds the same
 `consumers/` batch code the worker uses, without Redis. Both report documents the
 mapping refuses, by key and reason, and neither stops for them.
+
+Both are also a `StagedSink`: `prepare` does a chunk's CPU work (mapping, validation) and
+touches no connection, so the run calls it in a thread for the next chunk while `commit`
+of this one waits on Postgres or Redis (see `pipeline.py`). `send` is the two in a row.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import redis.asyncio as aredis
 from redis.exceptions import ResponseError
@@ -24,7 +28,7 @@ from dualsync.schema.legacy import LegacyRecord
 from dualsync.schema.mapping import MappingSet
 from dualsync.schema.streams import stream_keys
 
-__all__ = ["BadDoc", "Sink", "StreamSink", "group_lag"]
+__all__ = ["BadDoc", "Prepared", "SendResult", "Sink", "StagedSink", "StreamSink", "group_lag"]
 
 log = get_logger(__name__)
 
@@ -47,6 +51,16 @@ class SendResult:
     bad: list[BadDoc] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A chunk made ready to commit: the sink's own form of it, and what it refused."""
+
+    entity: str
+    bad: list[BadDoc]
+    #: what `commit` sends (mapped changes, event specs); only the sink that made it reads it
+    payload: Any
+
+
 class Sink(Protocol):
     """Takes snapshot records of one entity, in chunks, each with its version."""
 
@@ -58,6 +72,19 @@ class Sink(Protocol):
 
     async def wait_applied(self) -> None:
         """Return once everything sent so far is applied (before children's parents go)."""
+        ...
+
+
+@runtime_checkable
+class StagedSink(Sink, Protocol):
+    """A sink whose chunks are prepared (CPU only, thread-safe) apart from being committed."""
+
+    def prepare(self, entity: str, records: list[LegacyRecord], versions: list[int]) -> Prepared:
+        """Map or validate one chunk; no I/O, safe to call from a thread."""
+        ...
+
+    async def commit(self, prepared: Prepared) -> SendResult:
+        """Deliver a prepared chunk; return only when it is durable."""
         ...
 
 
@@ -152,18 +179,29 @@ class StreamSink:
             self.waited_s += delay
             delay = min(delay * 2, 1.0)
 
-    async def send(
-        self, entity: str, records: list[LegacyRecord], versions: list[int]
-    ) -> SendResult:
-        """Publish the chunk (bad documents too: the worker dead-letters them as usual)."""
-        out = SendResult()
+    def prepare(self, entity: str, records: list[LegacyRecord], versions: list[int]) -> Prepared:
+        """Validate the chunk against the mapping and build its event specs."""
+        bad = []
         if self._validate:
-            out.bad = [b for r in records if (b := check(self._ms, entity, r)) is not None]
-        await self._backpressure(len(records))
+            bad = [b for r in records if (b := check(self._ms, entity, r)) is not None]
         specs = [
             EventSpec(entity, r.key, "upsert", r.doc, v)
             for r, v in zip(records, versions, strict=True)
         ]
+        return Prepared(entity, bad, specs)
+
+    async def send(
+        self, entity: str, records: list[LegacyRecord], versions: list[int]
+    ) -> SendResult:
+        """Publish the chunk (bad documents too: the worker dead-letters them as usual)."""
+        return await self.commit(self.prepare(entity, records, versions))
+
+    async def commit(self, prepared: Prepared) -> SendResult:
+        """Publish a prepared chunk once the group's lag leaves room for it."""
+        specs: list[EventSpec] = prepared.payload
+        entity = prepared.entity
+        out = SendResult(bad=list(prepared.bad))
+        await self._backpressure(len(specs))
         try:
             await self._pub.publish_many(specs)
             out.sent = len(specs)
