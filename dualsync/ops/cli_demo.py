@@ -27,14 +27,17 @@ def demo(
     they keep writing: backfill, change capture, workers, and both sides counted."""
     settings = get_settings()
     if not verbose:
-        configure_logging(settings.log_format, "WARNING", force=True)
+        # the story is the output; dualsync's own warnings (e.g. a shadow compare over its
+        # budget on a busy machine) are shown with --verbose
+        configure_logging(settings.log_format, "ERROR", force=True)
     console = Console(soft_wrap=True)
     with open_services(settings) as svc:
         where = "embedded" if svc.pg_embedded else "DATABASE_URL"
         console.print(f"[bold]dualsync demo[/]: PostgreSQL ({where}), Redis "
                       f"({'embedded' if svc.redis_embedded else 'REDIS_URL'})")  # fmt: skip
         ok = asyncio.run(run_demo(svc.database_url, svc.redis_url,
-                                  DemoOptions(home=settings.home, scale=scale, seed=seed),
+                                  DemoOptions(home=settings.home, scale=scale, seed=seed,
+                                              embedded_pg=svc.pg_embedded),
                                   console))  # fmt: skip
     if not ok:
         raise typer.Exit(1)

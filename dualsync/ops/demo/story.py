@@ -1,5 +1,7 @@
 """The demo, step by step: legacy stores -> migrate -> backfill while the apps keep writing
--> change capture -> drained -> every entity counted on both sides.
+-> change capture -> drained -> every entity counted on both sides -> verify, drift planted,
+found and repaired (drift.py) -> one entity's reads through shadow to Postgres and rolled
+back (cutover.py) -> the commands to try next (report.py).
 
 It runs on whatever `open_services` gives (the embedded PostgreSQL and Redis by default),
 in its own databases and stream prefixes, so it can be run again and again; everything it
@@ -24,9 +26,10 @@ from dualsync.ops.cli_backfill import run_backfill
 from dualsync.ops.cli_scan import make_scanners
 from dualsync.ops.databases import fresh_database
 from dualsync.ops.demo.apps import DemoApp
+from dualsync.ops.demo.cutover import cutover_act
 from dualsync.ops.demo.drift import PLANTED, plant_drift, repair_all, verify_all
 from dualsync.ops.demo.live import LiveCounts, donna_writes, panamia_writes
-from dualsync.ops.demo.report import Row, print_report
+from dualsync.ops.demo.report import Row, print_next_steps, print_report
 from dualsync.producers.backfill import BackfillOptions, group_lag
 from dualsync.producers.publisher import Publisher
 from dualsync.producers.scanner import PassResult
@@ -45,6 +48,8 @@ __all__ = ["DemoOptions", "run_demo"]
 
 SHARDS = 4
 QUIET_CHECKS = 3
+#: the donna entity whose reads the demo moves to Postgres and back
+CUTOVER_ENTITY = "users"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,8 @@ class DemoOptions:
     database_prefix: str = "dualsync_demo"
     #: stream keys of the demo start with `<stream_prefix>-<app>:`
     stream_prefix: str = "demo"
+    #: the PostgreSQL is the embedded one (what the closing hints say to set)
+    embedded_pg: bool = True
 
 
 @dataclass(slots=True)
@@ -177,13 +184,19 @@ async def _story(run: _Run, redis_url: str, opts: DemoOptions,
             if app.stores and name in app.stores.stores]  # fmt: skip
     totals = {w.options.config.prefix: w.stats for w in workers}
     counted = print_report(run.console, rows, totals, time.monotonic() - run.started)
-    return counted and await _verify_story(run, donna, panamia, root, redis_url, client)
+    key = os.urandom(32)  # the fingerprint key of secret columns, this run only
+    if not (counted and await _verify_story(run, donna, panamia, root, redis_url, client, key)):
+        return False
+    cut = await cutover_act(run, donna, CUTOVER_ENTITY, redis_url, key)
+    print_next_steps(
+        run.console, cut, donna, root, time.monotonic() - run.started, embedded_pg=opts.embedded_pg
+    )
+    return cut.ok
 
 
 async def _verify_story(run: _Run, donna: DemoApp, panamia: DemoApp, root: Path, redis_url: str,
-                        client: aredis.Redis) -> bool:  # fmt: skip
+                        client: aredis.Redis, key: bytes) -> bool:  # fmt: skip
     apps = [donna, panamia]
-    key = os.urandom(32)
     clean = await verify_all(apps, redis_url, key)
     worst = max(r.bound for rs in clean.values() for r in rs)
     drifted = sum(r.drift for rs in clean.values() for r in rs)
