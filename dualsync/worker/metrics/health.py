@@ -53,6 +53,13 @@ class HealthCheck:
         if dead:
             reasons.append(f"consumer task ended: {', '.join(dead)}")
         crashed = self._crashed()
+        if crashed is None:
+            # the done-callback that records a crash runs a loop turn after the task ends:
+            # a scrape in between reads the finished task's own exception
+            for t in list(self._tasks):
+                if t.done() and not t.cancelled() and t.exception() is not None:
+                    crashed = t.exception()
+                    break
         if crashed is not None:
             reasons.append(f"consumer crashed: {type(crashed).__name__}")
         s = self._sample()
