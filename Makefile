@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint mypy format pytest bench clean setup-php
+.PHONY: help demo test lint mypy format pytest bench bench-smoke clean setup-php
 
 help:
 	@echo "make demo   - create .venv, install, run the main job on the embedded default"
 	@echo "make test   - create .venv, install with test extras, run ruff, mypy and every test"
-	@echo "make bench  - run the benchmarks in bench/ and write bench/results/latest.json"
+	@echo "make bench  - run every benchmark in bench/ (under 10 min), print one table, write bench/results/latest.json"
+	@echo "make bench-smoke - every benchmark at tiny sizes (what make test runs), results in a temp file"
 	@echo "make setup-php - install PHP and phpredis (Debian packages) for the PHP publisher's tests"
 
 $(BIN)/python:
@@ -49,6 +50,9 @@ setup-php:
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench --smoke
 
 clean:
 	rm -rf $(VENV) .dualsync .mypy_cache .pytest_cache .ruff_cache
