@@ -40,11 +40,11 @@ class Bench:
 BENCHES: Final = (
     Bench("publish", ("--events", "50000", "--rounds", "1"),
           ("--events", "2000", "--rounds", "1"), rounds=3, warmup=1),
-    Bench("apply", ("--events", "15000", "--batch-size", "500", "5000", "--rounds", "1"),
+    Bench("apply", ("--events", "12000", "--batch-size", "500", "5000", "--rounds", "1"),
           ("--events", "1000", "--batch-size", "500", "--rounds", "1"), rounds=2),
     Bench("backfill", ("--docs", "8000", "--rounds", "1"),
           ("--docs", "200", "--rounds", "1"), rounds=2),
-    Bench("backfill_scale", ("--docs", "40000"), ("--docs", "300")),
+    Bench("backfill_scale", ("--docs", "30000"), ("--docs", "300")),
     Bench("verify", ("--rows", "10000", "--rounds", "1"),
           ("--rows", "200", "--rounds", "1"), rounds=2, warmup=1),
     Bench("verify_sweep_rss", ("--rows", "100000"),
