@@ -143,29 +143,8 @@ final class Publisher
         if ($this->connected && $this->redis !== null) {
             return $this->redis;
         }
-        $o = $this->options;
-        $host = $o['host'] ?? '127.0.0.1';
-        $port = $o['port'] ?? 6379;
-        $password = $o['password'] ?? null;
-        $db = $o['database'] ?? 0;
-        if (isset($o['url'])) {
-            $u = parse_url($o['url']) ?: throw new \InvalidArgumentException('url must be redis://[:password@]host[:port][/db]');
-            $host = $u['host'] ?? $host;
-            $port = $u['port'] ?? $port;
-            $password = isset($u['pass']) ? rawurldecode($u['pass']) : $password;
-            $db = isset($u['path']) && trim($u['path'], '/') !== '' ? (int) trim($u['path'], '/') : $db;
-        }
         $this->redis?->close();
-        $r = new \Redis();
-        if (!$r->connect($host, (int) $port, (float) ($o['timeout'] ?? 1.0), null, 0, (float) ($o['readTimeout'] ?? 5.0))) {
-            throw new UnreachableError("cannot connect to Redis at {$host}:{$port}");
-        }
-        if ($password !== null && $password !== '') {
-            $r->auth($password);
-        }
-        if ($db) {
-            $r->select($db);
-        }
+        $r = RedisConnect::open($this->options, 1.0, 5.0);
         $this->redis = $r;
         $this->connected = true;
         return $r;

@@ -1,6 +1,6 @@
 <?php
-// RedisConnect: the connection options shared by ReadPath (host/port or url, timeouts,
-// password, database), turned into a connected \Redis; Publisher keeps its own copy for now.
+// RedisConnect: the connection options shared by Publisher and ReadPath (host/port or url,
+// timeouts, password, database), turned into a connected \Redis.
 
 declare(strict_types=1);
 
