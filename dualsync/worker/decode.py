@@ -58,12 +58,10 @@ def _delete(ev: Event, key: str) -> Change:
 
 
 async def _to_change(
-    ev: Event, ms: MappingSet, legacy: LegacyReader | None, docs: list[Any]
+    ev: Event, key: str, ms: MappingSet, legacy: LegacyReader | None, docs: list[Any]
 ) -> Change:
-    """The change of an event, keyed by its canonical key; a document read from the legacy
-    store is appended to `docs` (its secrets are scrubbed from any error)."""
-    em = ms.entity(ev.entity)
-    key = em.canonical_key(ev.key)  # MappingError when the key does not fit the strategy
+    """The change of an event whose key is already canonical; a document read from the
+    legacy store is appended to `docs` (its secrets are scrubbed from any error)."""
     if ev.op is Op.DELETE:
         return _delete(ev, key)
     payload = ev.payload
@@ -84,7 +82,7 @@ async def _to_change(
         ev.version,
         deleted=False,
         event_id=ev.event_id,
-        rows=em.to_rows(key, payload),
+        rows=ms.entity(ev.entity).to_rows(key, payload),
     )
 
 
@@ -95,6 +93,42 @@ def _text(shown: Redactor, exc: BaseException, e: Entry, docs: list[Any]) -> str
 
 def _letter(e: Entry, reason: str, error: str) -> DeadLetter:
     return DeadLetter(e, reason, error, _raw(e, b"entity"), _raw(e, b"key"), _raw(e, b"event_id"))
+
+
+@dataclass(slots=True)
+class _Failures:
+    """Where an entry goes when decoding or mapping it fails (see `decode_batch`)."""
+
+    out: Decoded
+    shown: Redactor
+    max_deliveries: int
+
+    def __call__(self, e: Entry, exc: Exception, docs: list[Any]) -> None:
+        shown, out = self.shown, self.out
+        if isinstance(exc, PermanentError):
+            out.letters.append(_letter(e, exc.reason, _text(shown, exc, e, docs)))
+            return
+        if isinstance(exc, RetryableError):
+            log.warning(
+                "decode_will_retry", error=_text(shown, exc, e, docs), event_id=_raw(e, b"event_id")
+            )
+            out.retry.append(e)
+            return
+        # Not a rule we wrote: a bug, or an adapter failing in an unforeseen way. Crashing
+        # would redeliver the entry to the next worker and crash it too; retry it a few
+        # times instead, then dead-letter it so the events behind it keep flowing. The
+        # traceback is logged scrubbed: the exception's message may quote a value.
+        trace = shown.scrub(traceback_text(exc), _raw(e, b"entity"), [e], docs)
+        event_id = _raw(e, b"event_id")
+        log.error("decode_failed_unexpectedly", event_id=event_id, traceback=trace)
+        if e.deliveries >= self.max_deliveries:
+            out.letters.append(_letter(e, "internal_error", _text(shown, exc, e, docs)))
+        else:
+            out.retry_counted.append(e)
+
+
+def _version(candidate: tuple[Event, Entry]) -> int:
+    return -candidate[0].version
 
 
 async def decode_batch(
@@ -108,11 +142,20 @@ async def decode_batch(
     max_deliveries: int = 5,
     redactor: Redactor | None = None,
 ) -> Decoded:
-    """Decode, validate and map every entry of a batch."""
+    """Decode and validate every entry of a batch; map the one event per key that can win.
+
+    Every envelope is checked (shape, signature, size, payload JSON, key strategy), and
+    an entry that fails is dead-lettered or retried. Mapping to rows, the costly half (and,
+    for a reference event, a read of the legacy store), is done for the highest version of
+    each key only: the events below it in the same batch can never apply (the gate would
+    drop them), so they are acked with the winner as superseded, unmapped. If the highest
+    fails to map it is dead-lettered (or retried) and the next one down is tried, so the
+    change that applies is the one a map-everything decoder would have chosen.
+    """
     out = Decoded()
-    shown = redactor or Redactor(ms)
+    fail = _Failures(out, redactor or Redactor(ms), max_deliveries)
+    by_key: dict[tuple[str, str], list[tuple[Event, Entry]]] = {}
     for e in entries:
-        docs: list[Any] = []
         try:
             ev = decode_event(
                 e.fields,
@@ -120,29 +163,23 @@ async def decode_batch(
                 signing_keys=signing_keys,
                 require_signature=require_signature,
             )
-            change = await _to_change(ev, ms, legacy, docs)
-        except PermanentError as exc:
-            out.letters.append(_letter(e, exc.reason, _text(shown, exc, e, docs)))
+            # MappingError when the entity is unknown or the key does not fit its strategy
+            key = ms.entity(ev.entity).canonical_key(ev.key)
+        except Exception as exc:  # noqa: BLE001 - every kind is handled by `fail`
+            fail(e, exc, [])
             continue
-        except RetryableError as exc:
-            log.warning(
-                "decode_will_retry", error=_text(shown, exc, e, docs), event_id=_raw(e, b"event_id")
-            )
-            out.retry.append(e)
-            continue
-        except Exception as exc:  # noqa: BLE001 - retried, then dead-lettered (below)
-            # Not a rule we wrote: a bug, or an adapter failing in an unforeseen way. Crashing
-            # would redeliver the entry to the next worker and crash it too; retry it a few
-            # times instead, then dead-letter it so the events behind it keep flowing. The
-            # traceback is logged scrubbed: the exception's message may quote a value.
-            trace = shown.scrub(traceback_text(exc), _raw(e, b"entity"), [e], docs)
-            event_id = _raw(e, b"event_id")
-            log.error("decode_failed_unexpectedly", event_id=event_id, traceback=trace)  # noqa: TRY400 - scrubbed
-            if e.deliveries >= max_deliveries:
-                out.letters.append(_letter(e, "internal_error", _text(shown, exc, e, docs)))
-            else:
-                out.retry_counted.append(e)
-            continue
-        out.changes.append(change)
-        out.owners.setdefault((change.entity, change.key), []).append(e)
+        by_key.setdefault((ev.entity, key), []).append((ev, e))
+    for (entity, key), candidates in by_key.items():
+        if len(candidates) > 1:
+            candidates.sort(key=_version)  # stable: on equal versions the first seen wins
+        for n, (ev, e) in enumerate(candidates):
+            docs: list[Any] = []
+            try:
+                change = await _to_change(ev, key, ms, legacy, docs)
+            except Exception as exc:  # noqa: BLE001 - every kind is handled by `fail`
+                fail(e, exc, docs)
+                continue
+            out.changes.append(change)
+            out.owners[(entity, key)] = [e] + [c[1] for c in candidates[n + 1 :]]
+            break
     return out
