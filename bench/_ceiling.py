@@ -6,6 +6,7 @@ transaction: every entity's rows (upserts and deletes, children included) COPYed
 binary into one temp staging table each, then one `INSERT ... ON CONFLICT` and one
 `DELETE` per table. No Redis, no envelope validation, no decoding: the rows are mapped
 before the clock starts, so the figure is Postgres's (and psycopg's COPY), not Python's.
+It runs with the garbage collector tuned as the worker's is (`dualsync.gctune`).
 
 The *gated* ceiling adds the version gate: the staged (entity, key, version) rows go
 through the same `row_state` upsert as the worker's, and only its winners are written.
@@ -22,6 +23,7 @@ from psycopg import sql
 from bench._common import now
 from dualsync.consumers.plan import plan_for
 from dualsync.consumers.pool import configure_connection
+from dualsync.gctune import fewer_collections
 from dualsync.producers import EventSpec
 from dualsync.schema.mapping import EntityMapping, MappingSet, RowSet
 
@@ -269,8 +271,10 @@ async def windowed(
                 "create temp table if not exists ceil_win (entity text, key text) "
                 "on commit delete rows"
             )
-        t0 = now()
-        for i in range(0, len(events), batch):
-            async with conn.transaction(), conn.cursor() as cur:
-                await _apply_window(cur, ms, tables, plan.order, events[i : i + batch], gate)
-        return now() - t0
+        # The worker holds the same GC thresholds while it runs (dualsync.gctune).
+        with fewer_collections():
+            t0 = now()
+            for i in range(0, len(events), batch):
+                async with conn.transaction(), conn.cursor() as cur:
+                    await _apply_window(cur, ms, tables, plan.order, events[i : i + batch], gate)
+            return now() - t0

@@ -18,6 +18,7 @@ import psycopg
 from pgvector.psycopg import register_vector_async
 from psycopg_pool import AsyncConnectionPool
 
+from dualsync import gctune
 from dualsync.errors import ConfigError, DualsyncError
 from dualsync.logging import get_logger
 from dualsync.redisconn import AnyRedis, connect
@@ -25,6 +26,7 @@ from dualsync.schema.mapping import MappingSet, load_enum_labels, load_mapping
 from dualsync.worker.consumer import Consumer
 from dualsync.worker.context import StartOptions, WorkerContext
 from dualsync.worker.counters import RedisCounters
+from dualsync.worker.inflight import InFlight
 from dualsync.worker.metrics import HealthCheck, MetricsServer, Sampler, WorkerMetrics
 
 __all__ = ["start", "stop"]
@@ -102,6 +104,7 @@ async def start(opts: StartOptions, *, until_idle: float | None = None) -> Worke
             await pool.close()
             raise
     wctx.counters.open()
+    inflight = InFlight()
     for i in range(cfg.concurrency):
         # Blocking XREADGROUP holds its connection: each consumer gets its own client.
         block = connect(opts.redis_url, max_connections=2)
@@ -117,11 +120,13 @@ async def start(opts: StartOptions, *, until_idle: float | None = None) -> Worke
             legacy=opts.legacy,
             signing_keys=opts.signing_keys,
             stats=wctx.stats,
+            inflight=inflight,
         )
         wctx.consumers.append(consumer)
         task = asyncio.create_task(consumer.run(until_idle=until_idle), name=f"consumer:{name}")
         task.add_done_callback(functools.partial(_on_done, wctx, signal_process=until_idle is None))
         wctx.tasks.append(task)
+    gctune.hold()  # until `stop`: batches make garbage the default thresholds chase
     log.info("worker_started", consumers=cfg.concurrency, shards=cfg.shards, prefix=cfg.prefix)
     return wctx
 
@@ -170,4 +175,5 @@ async def stop(wctx: WorkerContext) -> None:
     for client in (*wctx.block_clients, wctx.redis):
         await client.aclose()
     await wctx.pool.close()
+    gctune.release()
     log.info("worker_stopped", **wctx.stats.as_dict())
