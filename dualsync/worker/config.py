@@ -38,6 +38,9 @@ class WorkerConfig:
     #: deliveries before a data-dependent failure (missing FK parent, unique clash) is
     #: dead-lettered: the parent usually arrives within a few retries
     transient_max_deliveries: int = 25
+    #: longest wait, for a batch that failed on a parent not yet committed, for the
+    #: batches this process's other consumers have in hand (then it is tried whole again)
+    settle_timeout_s: float = 2.0
     retry_base_s: float = 0.2
     retry_cap_s: float = 10.0
     shutdown_timeout_s: float = 20.0

@@ -36,6 +36,7 @@ from dualsync.worker.deadletter import (
 )
 from dualsync.worker.decode import Decoded, decode_batch
 from dualsync.worker.entry import Entry
+from dualsync.worker.inflight import InFlight
 from dualsync.worker.reader import StreamReader
 from dualsync.worker.reclaim import claim_for_retry, reclaim_idle, touch_for_retry
 from dualsync.worker.retry import Failure, backoff, classify, reason_of
@@ -55,6 +56,16 @@ class _Retry:
     counted: bool = field(compare=False)
 
 
+@dataclass(slots=True)
+class _Batch:
+    """A decoded batch waiting for (or in) its transaction."""
+
+    batch_id: str
+    started: float
+    decoded: Decoded
+    changes: list[Change]
+
+
 class Consumer:
     """One consumer of group `apply` on every shard stream."""
 
@@ -70,6 +81,7 @@ class Consumer:
         legacy: LegacyReader | None = None,
         signing_keys: Mapping[str, bytes] | None = None,
         stats: Stats | None = None,
+        inflight: InFlight | None = None,
     ) -> None:
         self.config = config
         self.name = name
@@ -93,7 +105,11 @@ class Consumer:
         self._seq = itertools.count()
         self._stop = asyncio.Event()
         self._next_reclaim = 0.0
+        #: the next batch, read and decoded while the one before it was in Postgres
+        self._ahead: _Batch | None = None
         self._redactor = Redactor(mappings)
+        #: the consumers of this process applying batches (shared; see `inflight`)
+        self._inflight = inflight or InFlight()
 
     def stop(self) -> None:
         """Finish the batch in hand, then return from `run`."""
@@ -138,9 +154,33 @@ class Consumer:
                 idle_since = idle_since or now
                 if now - idle_since >= until_idle and await self._group_drained():
                     return
+        if self._ahead is not None:  # in hand: finish it before returning
+            batch, self._ahead = self._ahead, None
+            await self._commit(batch)
 
     async def _turn(self) -> bool:
-        """One round: due retries, reclaimed entries and new ones, applied as one batch."""
+        """One round: apply the batch in hand (or gather one) and, while its transaction
+        is in Postgres, gather and decode the next, so decoding overlaps the database's
+        work. Batches still commit one after another, in the order they were read: a
+        batch's parents are committed before the next batch's children are applied."""
+        batch = self._ahead
+        self._ahead = None
+        if batch is None:
+            entries = await self._gather(have_work=False)
+            if not entries:
+                return False
+            batch = await self._prepare(entries)
+        commit = asyncio.create_task(self._commit(batch), name=f"commit:{self.name}")
+        try:
+            entries = await self._gather(have_work=True)
+            if entries:
+                self._ahead = await self._prepare(entries)
+        finally:
+            await commit  # an error of either is raised; the batch ahead stays in hand
+        return True
+
+    async def _gather(self, *, have_work: bool) -> list[Entry]:
+        """Due retries, reclaimed entries and new ones (blocking only with no work)."""
         entries = await self._due_retries()
         if time.monotonic() >= self._next_reclaim:
             claimed = await reclaim_idle(
@@ -155,11 +195,9 @@ class Consumer:
         # waiting for its parent must not stop the parent from being read).
         room = self.config.batch_size - len(entries)
         if room > 0:
-            entries += await self.reader.read_batch(room, self._block_ms(bool(entries)))
-        if not entries:
-            return False
-        await self.process(entries)
-        return True
+            block = self._block_ms(have_work or bool(entries))
+            entries += await self.reader.read_batch(room, block)
+        return entries
 
     def _block_ms(self, have_entries: bool) -> int | None:
         """How long XREADGROUP may block: not at all with work in hand, else until the
@@ -210,6 +248,10 @@ class Consumer:
 
     async def process(self, entries: list[Entry]) -> None:
         """Apply one batch of entries end to end."""
+        await self._commit(await self._prepare(entries))
+
+    async def _prepare(self, entries: list[Entry]) -> _Batch:
+        """Decode and map a batch; schedule what must be retried; collapse the rest."""
         batch_id = uuid.uuid4().hex[:12]
         started = time.monotonic()
         if not self.stats.first_batch_at:
@@ -230,41 +272,63 @@ class Consumer:
                 self._schedule(decoded.retry, counted=False)
             if decoded.retry_counted:
                 self._schedule(decoded.retry_counted, counted=True)
-            await self._apply(collapse(decoded.changes), decoded)
-            await self._dead_letter(decoded.letters)
-            self.stats.batch_done(started)
+        return _Batch(batch_id, started, decoded, collapse(decoded.changes))
+
+    async def _commit(self, batch: _Batch) -> None:
+        """Apply a prepared batch, ack it, write its dead letters."""
+        with bound_contextvars(batch_id=batch.batch_id, consumer=self.name):
+            await self._apply(batch.changes, batch.decoded)
+            await self._dead_letter(batch.decoded.letters)
+            self.stats.batch_done(batch.started)
 
     def _entries_of(self, changes: list[Change], decoded: Decoded) -> list[Entry]:
         return [e for c in changes for e in decoded.owners[(c.entity, c.key)]]
 
-    async def _apply(self, changes: list[Change], decoded: Decoded) -> None:
-        """Apply; on a data error bisect until the failing events are alone."""
+    async def _apply(self, changes: list[Change], decoded: Decoded, *, again: bool = True) -> None:
+        """Apply; on a data error bisect until the failing events are alone (`again`: a
+        batch that fails on a missing parent may first be tried whole once more)."""
         if not changes:
             return
         try:
-            async with self._pool.connection() as conn:
+            async with self._inflight.applying(self.name), self._pool.connection() as conn:
                 result = await apply_batch(conn, self._ms, changes)
         except Exception as exc:  # noqa: BLE001 - classified below; nothing is swallowed
-            await self._on_failure(exc, changes, decoded)
+            await self._on_failure(exc, changes, decoded, again=again)
             return
         entries = self._entries_of(changes, decoded)
         await self._ack(entries)
         self.stats.count_apply(result, changes, entries)
 
-    async def _on_failure(self, exc: Exception, changes: list[Change], decoded: Decoded) -> None:
-        """Systemic: retry the batch (uncounted). Anything else: bisect until the failing
-        change is alone, then retry it (counted) or dead-letter it (see `retry`)."""
+    async def _on_failure(
+        self, exc: Exception, changes: list[Change], decoded: Decoded, *, again: bool
+    ) -> None:
+        """Systemic: retry the batch (uncounted). A transient data error (a parent not yet
+        committed) in a batch read for the first time: wait for the batches this process's
+        other consumers have in hand, then try it whole once more. Anything else: bisect
+        until the failing change is alone, then retry it (counted) or dead-letter it (see
+        `retry`)."""
         kind = classify(exc)
         entries = self._entries_of(changes, decoded)
         if kind is Failure.SYSTEMIC:
             log.error("batch_failed_will_retry", error=error_text(exc), events=len(entries))
             self._schedule(entries, counted=False)
             return
+        if (
+            again
+            and kind is Failure.DATA_TRANSIENT
+            and len(changes) > 1
+            and all(e.deliveries == 1 for e in entries)
+            and await self._inflight.others_done(self.name, self.config.settle_timeout_s)
+        ):
+            self.stats.settled += 1
+            log.info("batch_waited_for_siblings", reason=reason_of(exc), events=len(entries))
+            await self._apply(changes, decoded, again=False)
+            return
         if len(changes) > 1:
             mid = len(changes) // 2
             self.stats.bisections += 1
-            await self._apply(changes[:mid], decoded)
-            await self._apply(changes[mid:], decoded)
+            await self._apply(changes[:mid], decoded, again=False)
+            await self._apply(changes[mid:], decoded, again=False)
             return
         change = changes[0]
         reason = reason_of(exc)

@@ -52,6 +52,8 @@ class Stats:
     dead_lettered: int = 0
     retried: int = 0
     bisections: int = 0
+    #: batches tried whole again after this process's other consumers committed theirs
+    settled: int = 0
     batches: int = 0
     redis_errors: int = 0
     #: monotonic time the first batch was read (for benchmarks: excludes start-up)

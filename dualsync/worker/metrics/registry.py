@@ -45,6 +45,8 @@ _TOTALS = (
     ("dualsync_batches", "Batches processed.", "batches"),
     ("dualsync_retries", "Entries scheduled again after a failure.", "retried"),
     ("dualsync_bisections", "Batches split to isolate a failing event.", "bisections"),
+    ("dualsync_batches_settled", "Batches tried whole again once sibling consumers committed.",
+     "settled"),
     ("dualsync_redis_errors", "Redis calls that failed (and were retried or skipped).",
      "redis_errors"),
 )  # fmt: skip
