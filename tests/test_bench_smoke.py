@@ -93,3 +93,13 @@ def test_table_expands_stars_and_shows_baseline_ratio_and_spread() -> None:
     md = render(table(data), markdown=True)
     assert md.splitlines()[0].startswith("| metric | value | baseline | ratio |")
     assert "| `apply.batch_500.events_per_s` | 900 |" in md
+
+
+def test_apply_cluster_mode_hands_over_to_the_cluster_benchmark() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.apply", "--cluster", "--help"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "bench.apply_cluster" in done.stdout
+    assert "--processes" in done.stdout
