@@ -6,7 +6,7 @@ by the other consumer, uncommitted and so invisible to the foreign-key check. Bi
 such a batch would cost up to 2 log2(n) more transactions (17 for 5,000 events, seen in
 `bench.apply`) for children whose parents commit milliseconds later. A consumer whose
 batch fails that way first waits for the batches the others have in hand, then tries the
-whole batch once more (see `Consumer._on_failure`).
+whole batch once more (see `Applier._on_failure`).
 """
 
 from __future__ import annotations
