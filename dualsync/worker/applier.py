@@ -8,8 +8,7 @@ decodes and schedules; this half decides what a failure means (`retry.classify`)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -36,8 +35,11 @@ __all__ = ["Applier", "Schedule"]
 
 log = get_logger(__name__)
 
-#: retry these entries later (`counted`: a delivery that counts towards the limits)
-Schedule = Callable[..., None]
+
+class Schedule(Protocol):
+    """Retry these entries later (`counted`: a delivery that counts towards the limits)."""
+
+    def __call__(self, entries: list[Entry], *, counted: bool) -> None: ...
 
 
 class Applier:
