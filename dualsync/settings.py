@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("REDIS_URL", "DUALSYNC_REDIS_URL"),
-        description="Redis URL; unset or unreachable starts an embedded redis-server.",
+        description="Redis URL; unset starts an embedded redis-server.",
     )
     redis_cluster: bool = Field(
         default=False,

@@ -59,3 +59,19 @@ def test_doctor_fails_loudly_on_unusable_postgres(
     out = capsys.readouterr().out
     assert "cannot connect" in out
     assert "pw@" not in out  # the password is never printed
+
+
+def test_a_configured_redis_that_does_not_answer_is_an_error_not_an_embedded_one(
+    pg_url: str,
+) -> None:
+    """An on-call flipping an empty embedded Redis would see success and change nothing."""
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": pg_url, "REDIS_URL": "redis://127.0.0.1:1/0"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "dualsync.ops.cli", "status"],
+        capture_output=True, text=True, check=False, env=env, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines[-1].startswith("dualsync: error: Redis at redis://127.0.0.1:1/0 does not answer")
+    assert "embedded" not in proc.stdout

@@ -85,3 +85,21 @@ async def test_long_outage_stops_the_worker_loudly(
     assert last.startswith("dualsync: error:"), out[-3000:]
     assert "Redis" in last
     assert "Traceback" not in out, out[out.find("Traceback") - 300 :][:3000]
+
+
+async def test_a_worker_started_while_redis_is_away_waits_for_it(
+    shop: Shop, own_redis: EmbeddedRedis, tmp_path: Path
+) -> None:
+    log = tmp_path / "worker.log"
+    own_redis.stop()
+    proc = shop.worker_process(log, "--redis-outage-s", "30", redis_url=own_redis.url)
+    try:
+        await asyncio.sleep(3)
+        assert proc.poll() is None, log.read_text()[-3000:]
+        own_redis.start()
+        await _publish(own_redis.url, shop, 0, 50)
+        assert await _wait_count(shop, 50, 60) == 50, log.read_text()[-3000:]
+        assert proc.poll() is None, log.read_text()[-3000:]
+    finally:
+        proc.terminate()
+        proc.wait(30)

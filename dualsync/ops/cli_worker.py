@@ -115,7 +115,7 @@ def worker(
     # through the adapters the mapping's `source:` sections describe.
     ms = load_mapping(path)
     stores = open_stores(ms, root=legacy_root, mongo_url=mongo or settings.mongo_url)
-    with open_services(settings) as svc, contextlib.closing(stores):
+    with open_services(settings, wait_for_redis=True) as svc, contextlib.closing(stores):
         legacy = stores if stores.stores else None
         job = scheduled_verify(settings, ms, stores, svc.database_url, svc.redis_url)
         opts = StartOptions(config, svc.database_url, svc.redis_url, keys, legacy=legacy,

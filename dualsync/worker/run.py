@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
 from arq.connections import RedisSettings
 
@@ -32,10 +33,15 @@ def run_arq(opts: StartOptions) -> None:
             f"({redact_url(opts.redis_url)}): give it a single Redis for now (the consumers "
             "themselves support clusters: dualsync.worker.run.run_until_idle)"
         )
+    redis_settings = RedisSettings.from_dsn(opts.redis_url)
+    # A worker started while Redis is away waits for it as long as a running one would.
+    redis_settings.conn_retries = max(
+        1, math.ceil(opts.config.redis_outage_s / max(redis_settings.conn_retry_delay, 1))
+    )
     worker = build_worker(
         WorkerSettings,
         outage_s=opts.config.redis_outage_s,
-        redis_settings=RedisSettings.from_dsn(opts.redis_url),
+        redis_settings=redis_settings,
         queue_name=f"{opts.config.prefix}:arq",
         ctx={OPTIONS_KEY: opts},
     )
