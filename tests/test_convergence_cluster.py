@@ -14,7 +14,9 @@ import dataclasses
 import functools
 import multiprocessing as mp
 import random
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -32,7 +34,7 @@ from dualsync.worker.deadletter_cluster import PENDING
 from dualsync.worker.entry import Entry
 from dualsync.worker.run import run_until_idle
 from tests.fix_cluster import delete_prefix
-from tests.fix_shop import DATA, Shop, customer
+from tests.fix_shop import DATA, Shop, customer, spec
 from tests.test_convergence import assert_converged, publish_all, random_history, reset_shop
 
 PROCESSES = 4
@@ -280,3 +282,39 @@ async def test_cluster_dead_letter_survives_a_crash_between_its_steps(
     again = await dead_letter(shop.rc, shop.prefix, "apply", "w1", [d], Redactor(shop.mappings))
     assert again == ids  # a second redelivery finds it in the index: still one letter
     assert await shop.rc.xlen(dlq) == 2  # the unrelated one and ours
+
+
+@pytest.mark.cluster
+async def test_dualsync_worker_runs_on_a_redis_cluster(
+    cluster_shop: ClusterShop, tmp_path: Path
+) -> None:
+    """`dualsync worker` with a cluster URL: hosted without arq (it has no cluster client),
+    it applies what is published and stops cleanly on SIGTERM."""
+    shop = cluster_shop
+    log = tmp_path / "worker.log"
+    pub = shop.publisher()
+    await pub.publish_many([spec("customers", f"c{i}", customer(i), 1) for i in range(120)])
+    proc = shop.worker_process(log, redis_url=shop.redis_url)
+    try:
+        for _ in range(300):
+            [(n,)] = await shop.rows("select count(*) from shop.customers")
+            if n == 120 or proc.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert n == 120, log.read_text()[-3000:]
+        await pub.publish_many([spec("customers", "late", customer(999), 1)])
+        for _ in range(100):
+            if await shop.rows("select count(*) from shop.customers where id = 'late'") == [(1,)]:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(log.read_text()[-3000:])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+        await pub.aclose()
+    out = log.read_text()
+    assert code == 0, out[-3000:]
+    assert "worker_hosted_without_arq" in out
+    assert "worker_stopped" in out
+    assert "Traceback" not in out

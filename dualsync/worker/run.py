@@ -7,11 +7,10 @@ import math
 
 from arq.connections import RedisSettings
 
-from dualsync.errors import ConfigError, DualsyncError, ServiceUnavailableError
-from dualsync.redact import redact_url
+from dualsync.errors import DualsyncError, ServiceUnavailableError
 from dualsync.redisconn import is_cluster_url
 from dualsync.schema.streams import UNREACHABLE
-from dualsync.worker import lifecycle
+from dualsync.worker import lifecycle, plain_host
 from dualsync.worker.context import StartOptions, WorkerContext
 from dualsync.worker.host import build_worker
 from dualsync.worker.settings import OPTIONS_KEY, WorkerSettings
@@ -26,13 +25,12 @@ class ConsumerCrashedError(DualsyncError):
 
 
 def run_arq(opts: StartOptions) -> None:
-    """Run under arq until SIGTERM/SIGINT; raise if a consumer crashed or Redis went away."""
+    """Run under arq until SIGTERM/SIGINT; raise if a consumer crashed or Redis went away.
+
+    On a Redis Cluster (which arq cannot use) the same worker runs on `plain_host`."""
     if is_cluster_url(opts.redis_url):
-        raise ConfigError(
-            "`dualsync worker` runs under arq, which cannot use a Redis Cluster "
-            f"({redact_url(opts.redis_url)}): give it a single Redis for now (the consumers "
-            "themselves support clusters: dualsync.worker.run.run_until_idle)"
-        )
+        _raise_if_crashed(asyncio.run(plain_host.serve(opts)))
+        return
     redis_settings = RedisSettings.from_dsn(opts.redis_url)
     # A worker started while Redis is away waits for it as long as a running one would.
     redis_settings.conn_retries = max(
@@ -53,7 +51,12 @@ def run_arq(opts: StartOptions) -> None:
             "nothing unacked is lost: restart the worker once Redis is back"
         ) from None
     wctx = worker.ctx.get("dualsync")
-    if isinstance(wctx, WorkerContext) and wctx.crashed is not None:
+    if isinstance(wctx, WorkerContext):
+        _raise_if_crashed(wctx)
+
+
+def _raise_if_crashed(wctx: WorkerContext) -> None:
+    if wctx.crashed is not None:
         raise ConsumerCrashedError(f"a consumer stopped: {wctx.crashed}") from wctx.crashed
 
 
