@@ -15,6 +15,8 @@ import functools
 import multiprocessing as mp
 import random
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,14 @@ from hypothesis import strategies as st
 
 from dualsync.producers import EventSpec, Publisher, shard_for, stream_key
 from dualsync.schema.codec import build_fields
-from dualsync.schema.streams import dlq_index_field, dlq_index_key, dlq_key, dlq_raw_key
+from dualsync.schema.streams import (
+    dlq_index_field,
+    dlq_index_key,
+    dlq_key,
+    dlq_raw_key,
+    readpath_key,
+)
+from dualsync.settings import get_settings
 from dualsync.worker.context import StartOptions
 from dualsync.worker.deadletter import DeadLetter, Redactor, dead_letter
 from dualsync.worker.deadletter_cluster import PENDING
@@ -318,3 +327,48 @@ async def test_dualsync_worker_runs_on_a_redis_cluster(
     assert "worker_hosted_without_arq" in out
     assert "worker_stopped" in out
     assert "Traceback" not in out
+
+
+@pytest.mark.cluster
+async def test_operator_commands_work_on_a_redis_cluster(
+    cluster_shop: ClusterShop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """status, dlq list/replay, readiness, flip, rollback and the cutover log on the cluster."""
+    shop = cluster_shop
+    pub = shop.publisher()
+    await pub.publish_many([spec("customers", f"c{i}", customer(i), 1) for i in range(30)])
+    await pub.aclose()
+    bad = build_fields(
+        event_id="bad-1", source="shop", entity="invoices", key="i1", op="upsert", version=1,
+        occurred_at="2024-01-01T00:00:00Z", payload_json='{"a": 1}',
+    )  # fmt: skip
+    await shop.rc.xadd(stream_key(shop.prefix, shard_for("invoices", "i1", shop.shards)), bad)  # type: ignore[arg-type]  # redis stub: dict invariance
+    await run_until_idle(shop.options(), 0.3)
+    for name, value in {"DATABASE_URL": shop.db, "REDIS_URL": shop.redis_url,
+                        "DUALSYNC_PREFIX": shop.prefix, "DUALSYNC_SHARDS": str(shop.shards),
+                        "DUALSYNC_MAPPING": str(DATA / "shop.yaml")}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+
+    def run(*args: str, code: int = 0) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "dualsync.ops.cli", *args],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == code, (args, done.stdout[-2000:], done.stderr[-2000:])
+        return done.stdout
+
+    try:
+        status = orjson.loads(run("status", "--json"))
+        assert status, "status printed nothing"
+        assert "invoices" in run("dlq", "list")
+        run("flip", "customers", "--to", "shadow", "--reason", "cluster test", "--force")
+        mode = await shop.rc.hget(readpath_key(shop.prefix), "customers")  # type: ignore[misc]  # redis stubs: Awaitable|Any
+        assert mode == b"shadow"
+        run("rollback", "customers", "--reason", "cluster test")
+        assert "cluster test" in run("cutover", "log")
+        gates = run("readiness", "customers", code=3)  # no verify run yet: not ready
+        assert "lag" in gates
+        assert "customers: not ready" in gates
+    finally:
+        get_settings.cache_clear()

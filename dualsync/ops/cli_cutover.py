@@ -9,7 +9,6 @@ from typing import Annotated, Any, TypeVar
 
 import orjson
 import psycopg
-import redis.asyncio as aredis
 import typer
 
 from dualsync.errors import ConfigError
@@ -18,6 +17,7 @@ from dualsync.ops.cutover.modes import change_mode, current_mode
 from dualsync.ops.cutover.readiness import Limits, Readiness, check_readiness
 from dualsync.ops.services import open_services
 from dualsync.producers.shadow import aa_key
+from dualsync.redisconn import AnyRedis, connect
 from dualsync.schema.mapping import MappingSet, load_mapping
 from dualsync.schema.readpath import Mode, check_transition
 from dualsync.schema.streams import shadow_key
@@ -46,15 +46,15 @@ def _mappings(given: Path | None, settings: Settings) -> MappingSet | None:
     return load_mapping(mapping_path(given, settings))
 
 
-def _with_services(work: Callable[[psycopg.AsyncConnection[Any], aredis.Redis], Awaitable[T]]) -> T:
+def _with_services(work: Callable[[psycopg.AsyncConnection[Any], AnyRedis], Awaitable[T]]) -> T:
     settings = get_settings()
     with open_services(settings) as svc:
 
         async def run() -> T:
-            client = aredis.Redis.from_url(svc.redis_url)
+            client = connect(svc.redis_url)
             try:
-                connect = psycopg.AsyncConnection.connect(svc.database_url, autocommit=True)
-                async with await connect as conn:
+                pg = psycopg.AsyncConnection.connect(svc.database_url, autocommit=True)
+                async with await pg as conn:
                     return await work(conn, client)
             finally:
                 await client.aclose()
@@ -122,9 +122,7 @@ def flip(
     lim = _limits(settings)
     ms = _mappings(mapping, settings) if to is Mode.POSTGRES else None
 
-    async def work(
-        conn: psycopg.AsyncConnection[Any], client: aredis.Redis
-    ) -> tuple[Readiness, Any]:
+    async def work(conn: psycopg.AsyncConnection[Any], client: AnyRedis) -> tuple[Readiness, Any]:
         # an illegal step is refused before any gate is read: its message says what to do
         check_transition(entity, await current_mode(client, lim.prefix, entity), to)
         r = await check_readiness(conn, client, entity, lim, target=to, mappings=ms)
@@ -157,7 +155,7 @@ def rollback(
     """Send an entity's reads back to the legacy store, now; no gate stands in the way."""
     prefix = get_settings().prefix
 
-    async def work(conn: psycopg.AsyncConnection[Any], client: aredis.Redis) -> Any:
+    async def work(conn: psycopg.AsyncConnection[Any], client: AnyRedis) -> Any:
         return await change_mode(conn, client, prefix, entity, Mode.LEGACY, actor=actor,
                                  reason=reason)  # fmt: skip
 
@@ -172,7 +170,7 @@ def log_(
 ) -> None:
     """Every read-path change: who, when, from, to, why, forced, and the readiness then."""
 
-    async def work(conn: psycopg.AsyncConnection[Any], _client: aredis.Redis) -> list[Any]:
+    async def work(conn: psycopg.AsyncConnection[Any], _client: AnyRedis) -> list[Any]:
         cur = await conn.execute(
             "select id, at, entity, from_mode, to_mode, actor, reason, forced, readiness "
             "from dualsync.cutover_log where %s::text is null or entity = %s order by id",

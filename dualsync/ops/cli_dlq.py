@@ -9,13 +9,13 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import orjson
-import redis.asyncio as aredis
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from dualsync.ops import dlq
 from dualsync.ops.services import open_services
+from dualsync.redisconn import AnyRedis, connect
 from dualsync.settings import get_settings
 
 app = typer.Typer(
@@ -27,11 +27,11 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 T = TypeVar("T")
 
 
-def _run(fn: Callable[[aredis.Redis], Awaitable[T]]) -> T:
+def _run(fn: Callable[[AnyRedis], Awaitable[T]]) -> T:
     settings = get_settings()
 
     async def go(url: str) -> T:
-        client = aredis.Redis.from_url(url)
+        client = connect(url)
         try:
             return await fn(client)
         finally:
@@ -94,7 +94,7 @@ def replay_cmd(
         raise typer.BadParameter("give dead letter IDs or --all (not both)")
     settings = get_settings()
 
-    async def go(c: aredis.Redis) -> list[tuple[dlq.DeadLetterView, str]]:
+    async def go(c: AnyRedis) -> list[tuple[dlq.DeadLetterView, str]]:
         letters = await dlq.list_letters(
             c, settings.prefix, ids=ids or None, entity=entity, reason=reason
         )

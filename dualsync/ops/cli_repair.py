@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from typing import Annotated
 
-import redis.asyncio as aredis
 import typer
 
 from dualsync.consumers.pool import open_pool
@@ -22,6 +21,7 @@ from dualsync.ops.services import open_services
 from dualsync.ops.verify.repair import Repair, apply_repairs, latest_runs, plan_repairs
 from dualsync.producers.publisher import Publisher
 from dualsync.producers.stores import LegacyStores, open_stores
+from dualsync.redisconn import connect
 from dualsync.schema.mapping import MappingSet, load_mapping
 from dualsync.settings import Settings, get_settings
 
@@ -96,7 +96,7 @@ async def run_repair(
                     plan += await plan_repairs(conn, ms.entity(name), stores[name], rid)
             if not apply or not plan:
                 return plan, 0
-            client = aredis.Redis.from_url(redis_url)
+            client = connect(redis_url)
             try:
                 source = f"{settings.source}-repair"
                 pub_ = Publisher(client, source=source, prefix=settings.prefix,

@@ -7,7 +7,6 @@ import signal
 from pathlib import Path
 from typing import Annotated
 
-import redis.asyncio as aredis
 import typer
 
 from dualsync.errors import ConfigError
@@ -22,6 +21,7 @@ from dualsync.producers.publisher import Publisher
 from dualsync.producers.scanner import PassResult, Scanner, ScanState
 from dualsync.producers.scanner.watch import watch
 from dualsync.producers.stores import JsonDirStore, JsonFileStore, JsonLinesStore, open_stores
+from dualsync.redisconn import AnyRedis, connect
 from dualsync.schema.mapping import MappingSet, load_mapping
 from dualsync.settings import Settings, get_settings
 
@@ -90,7 +90,7 @@ def scan(
 
 def make_scanners(
     ms: MappingSet,
-    client: aredis.Redis,
+    client: AnyRedis,
     publisher: Publisher,
     prefix: str,
     *,
@@ -137,7 +137,7 @@ async def _run(
     reset: bool,
     baseline: bool = False,
 ) -> dict[str, PassResult]:
-    client = aredis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     publisher = Publisher.from_settings(settings, client)
     totals: dict[str, PassResult] = {}
 

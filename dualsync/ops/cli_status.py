@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import orjson
 import psycopg
-import redis.asyncio as aredis
 import typer
 from rich.console import Console
 from rich.live import Live
@@ -17,6 +16,7 @@ from rich.live import Live
 from dualsync.ops.cli_options import MappingOption
 from dualsync.ops.services import open_services
 from dualsync.ops.status import StatusSnapshot, collect, render
+from dualsync.redisconn import connect
 from dualsync.schema.mapping import load_mapping
 from dualsync.settings import Settings, get_settings
 
@@ -47,7 +47,7 @@ async def _loop(
     db_url: str, redis_url: str, settings: Settings, entities: tuple[str, ...], *,
     json_: bool, watch: bool, interval: float, iterations: int | None,
 ) -> None:  # fmt: skip
-    client = aredis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     conn, pg_error = await _connect_pg(db_url)
     try:
 

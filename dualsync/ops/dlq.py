@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
-import redis.asyncio as aredis
 
 from dualsync.errors import PermanentError
+from dualsync.redisconn import AnyRedis
 from dualsync.schema.streams import (
     dlq_index_field,
     dlq_index_key,
@@ -81,7 +81,7 @@ def _view(entry_id: Any, raw: dict[bytes, bytes]) -> DeadLetterView:
 
 
 async def list_letters(
-    client: aredis.Redis,
+    client: AnyRedis,
     prefix: str,
     *,
     entity: str | None = None,
@@ -113,7 +113,7 @@ async def list_letters(
 
 
 async def replay(
-    client: aredis.Redis, prefix: str, shards: int, letters: list[DeadLetterView], *, dry_run: bool
+    client: AnyRedis, prefix: str, shards: int, letters: list[DeadLetterView], *, dry_run: bool
 ) -> list[tuple[DeadLetterView, str]]:
     """Re-add each letter's original event to its shard stream; return (letter, target)."""
     raw_key = dlq_raw_key(prefix)
@@ -139,7 +139,7 @@ async def replay(
     return done
 
 
-async def purge(client: aredis.Redis, prefix: str, older_than: dt.timedelta) -> int:
+async def purge(client: AnyRedis, prefix: str, older_than: dt.timedelta) -> int:
     """Delete DLQ entries older than `older_than` (by their stream id time)."""
     cutoff_ms = int((dt.datetime.now(dt.UTC) - older_than).timestamp() * 1000)
     rows = cast("list[Any]", await client.xrange(dlq_key(prefix), max=f"{cutoff_ms}-0"))

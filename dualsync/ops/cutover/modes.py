@@ -14,20 +14,22 @@ from typing import Any
 
 import orjson
 import psycopg
-import redis.asyncio as aredis
 
 from dualsync.errors import RetryableError
+from dualsync.redisconn import AnyRedis
 from dualsync.schema.readpath import Mode, check_transition
 from dualsync.schema.streams import readpath_channel, readpath_key
 
 __all__ = ["ConcurrentFlipError", "Transition", "change_mode", "current_mode", "modes"]
 
+# The channel is an argument, not a key: a script's keys must share one hash slot on a
+# Redis Cluster, and a channel has no slot (PUBLISH reaches every node's subscribers).
 _CAS = """
 local now = redis.call('hget', KEYS[1], ARGV[1])
 if not now then now = 'legacy' end
 if now ~= ARGV[2] then return 0 end
 redis.call('hset', KEYS[1], ARGV[1], ARGV[3])
-redis.call('publish', KEYS[2], ARGV[4])
+redis.call('publish', ARGV[5], ARGV[4])
 return 1
 """
 
@@ -55,13 +57,13 @@ def _s(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-async def current_mode(client: aredis.Redis, prefix: str, entity: str) -> Mode:
+async def current_mode(client: AnyRedis, prefix: str, entity: str) -> Mode:
     """The entity's mode now (`legacy` when none was ever set)."""
     raw = await client.hget(readpath_key(prefix), entity)  # type: ignore[misc]  # redis stubs: Awaitable|str
     return Mode(_s(raw)) if raw else Mode.LEGACY
 
 
-async def modes(client: aredis.Redis, prefix: str) -> dict[str, Mode]:
+async def modes(client: AnyRedis, prefix: str) -> dict[str, Mode]:
     """Every entity whose mode was ever set."""
     raw = await client.hgetall(readpath_key(prefix))  # type: ignore[misc]  # redis stubs: Awaitable|dict
     return {_s(k): Mode(_s(v)) for k, v in raw.items()}
@@ -69,7 +71,7 @@ async def modes(client: aredis.Redis, prefix: str) -> dict[str, Mode]:
 
 async def change_mode(
     conn: psycopg.AsyncConnection[Any],
-    client: aredis.Redis,
+    client: AnyRedis,
     prefix: str,
     entity: str,
     target: Mode,
@@ -93,8 +95,8 @@ async def change_mode(
         )  # fmt: skip
         row = await cur.fetchone()
         done = await client.eval(  # type: ignore[misc]  # redis stubs: Awaitable|Any
-            _CAS, 2, readpath_key(prefix), readpath_channel(prefix),
-            entity, now.value, target.value, message,
+            _CAS, 1, readpath_key(prefix),
+            entity, now.value, target.value, message, readpath_channel(prefix),
         )  # fmt: skip
         if not done:
             raise ConcurrentFlipError(

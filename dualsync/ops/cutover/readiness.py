@@ -30,6 +30,7 @@ import redis.asyncio as aredis
 from dualsync.ops.cutover.modes import current_mode
 from dualsync.ops.verify.store import mapping_digest
 from dualsync.producers.backfill import group_lag
+from dualsync.redisconn import AnyRedis
 from dualsync.schema.readpath import Mode
 from dualsync.schema.streams import dlq_key, shadow_key, stream_keys
 
@@ -99,7 +100,7 @@ async def _verify_gate(conn: psycopg.AsyncConnection[Any], entity: str, lim: Lim
     return Gate("verify", ok, f"{drift} drift, worst bound {worst:.3%}", limit)
 
 
-async def _lag_gates(client: aredis.Redis, lim: Limits) -> list[Gate]:
+async def _lag_gates(client: AnyRedis, lim: Limits) -> list[Gate]:
     lag = await group_lag(client, lim.prefix, lim.shards, lim.group)
     oldest: float | None = None
     for stream in stream_keys(lim.prefix, lim.shards):
@@ -119,7 +120,7 @@ async def _lag_gates(client: aredis.Redis, lim: Limits) -> list[Gate]:
     ]  # fmt: skip
 
 
-async def _dlq_gate(client: aredis.Redis, entity: str, lim: Limits) -> Gate:
+async def _dlq_gate(client: AnyRedis, entity: str, lim: Limits) -> Gate:
     letters = 0
     last = "-"
     while True:
@@ -137,7 +138,7 @@ def _text(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-async def _shadow_gate(client: aredis.Redis, entity: str, lim: Limits) -> Gate:
+async def _shadow_gate(client: AnyRedis, entity: str, lim: Limits) -> Gate:
     raw = await client.hgetall(shadow_key(lim.prefix, entity))  # type: ignore[misc]  # redis stubs: Awaitable|dict
     counts = {_text(k): int(v) for k, v in raw.items()}
     matched, mismatched = counts.get("matched", 0), counts.get("mismatched", 0)
@@ -184,7 +185,7 @@ def _next_step(mode: Mode) -> Mode:
 
 async def check_readiness(
     conn: psycopg.AsyncConnection[Any],
-    client: aredis.Redis,
+    client: AnyRedis,
     entity: str,
     lim: Limits,
     *,

@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 import psycopg
-import redis.asyncio as aredis
 from redis.exceptions import ResponseError
 
 from dualsync.ops.cutover.modes import modes
@@ -25,6 +24,7 @@ from dualsync.ops.status.model import (
     VerifyInfo,
 )
 from dualsync.producers.backfill import group_lag
+from dualsync.redisconn import AnyRedis
 from dualsync.schema.readpath import Mode
 from dualsync.schema.streams import dlq_key, stream_keys, worker_stats_key
 
@@ -43,7 +43,7 @@ def _s(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-async def _shard(client: aredis.Redis, n: int, stream: str, group: str, now: float) -> ShardStatus:
+async def _shard(client: AnyRedis, n: int, stream: str, group: str, now: float) -> ShardStatus:
     length = int(await client.xlen(stream))
     try:
         groups: list[dict[str, Any]] = await client.xinfo_groups(stream)
@@ -68,7 +68,7 @@ async def _shard(client: aredis.Redis, n: int, stream: str, group: str, now: flo
     return ShardStatus(n, stream, length, pending + int(lag), pending, oldest, consumers)
 
 
-async def _counters(client: aredis.Redis, prefix: str) -> dict[str, dict[str, int]]:
+async def _counters(client: AnyRedis, prefix: str) -> dict[str, dict[str, int]]:
     """entity -> counter -> count, from the hash every worker adds to."""
     raw = await client.hgetall(worker_stats_key(prefix))  # type: ignore[misc]  # redis stubs: Awaitable|dict
     out: dict[str, dict[str, int]] = {}
@@ -79,7 +79,7 @@ async def _counters(client: aredis.Redis, prefix: str) -> dict[str, dict[str, in
     return out
 
 
-async def _dlq_by_entity(client: aredis.Redis, prefix: str) -> dict[str, int]:
+async def _dlq_by_entity(client: AnyRedis, prefix: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     last, seen = "-", 0
     while seen < DLQ_SCAN_CAP:
@@ -110,7 +110,7 @@ async def _verify(conn: psycopg.AsyncConnection[Any] | None) -> dict[str, Verify
 
 
 async def collect(
-    client: aredis.Redis,
+    client: AnyRedis,
     conn: psycopg.AsyncConnection[Any] | None,
     *,
     prefix: str,

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aredis
 from redis.exceptions import ResponseError
 
+from dualsync.redisconn import AnyRedis
 from dualsync.schema.streams import stream_keys
 
 __all__ = ["InFlight", "unapplied"]
@@ -40,7 +40,7 @@ def _pair(fields: dict[bytes, bytes]) -> tuple[str, str]:
 
 
 async def unapplied(
-    client: aredis.Redis, prefix: str, shards: int, group: str = "apply", cap: int = 100_000
+    client: AnyRedis, prefix: str, shards: int, group: str = "apply", cap: int = 100_000
 ) -> InFlight:
     """The unapplied events of every shard stream."""
     out = InFlight()

@@ -7,8 +7,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import redis.asyncio as aredis
-
 from dualsync.consumers.pool import open_pool
 from dualsync.errors import ConfigError
 from dualsync.logging import get_logger
@@ -23,6 +21,7 @@ from dualsync.ops.verify.store import (
     start_run,
 )
 from dualsync.producers.stores import LegacyStores
+from dualsync.redisconn import AnyRedis, connect
 from dualsync.schema.mapping import MappingSet, load_enum_labels
 from dualsync.schema.mapping.order import dependency_order
 
@@ -45,9 +44,7 @@ class VerifyOptions:
     fingerprint_key: bytes | None = None
 
 
-def _in_flight(
-    client: aredis.Redis | None, opts: VerifyOptions
-) -> Callable[[], Awaitable[InFlight]]:
+def _in_flight(client: AnyRedis | None, opts: VerifyOptions) -> Callable[[], Awaitable[InFlight]]:
     async def look() -> InFlight:
         if client is None:
             return InFlight()
@@ -77,7 +74,7 @@ async def run_verify(
     key = opts.fingerprint_key or os.urandom(32)
     group = str(uuid.uuid4())
     pool = await open_pool(database_url, max_size=2, name="dualsync-verify")
-    client = aredis.Redis.from_url(redis_url) if redis_url else None
+    client = connect(redis_url) if redis_url else None
     out: list[tuple[int, SampleResult]] = []
     try:
         async with pool.connection() as conn:
@@ -131,7 +128,7 @@ async def run_full(
         log.warning("sweep_without_fingerprint_key", hint=hint)
     key = opts.fingerprint_key or os.urandom(32)
     pool = await open_pool(database_url, max_size=3, name="dualsync-sweep")
-    client = aredis.Redis.from_url(redis_url) if redis_url else None
+    client = connect(redis_url) if redis_url else None
     try:
         async with pool.connection() as conn:
             ms.bind_enum_labels(await load_enum_labels(conn, ms))

@@ -23,6 +23,7 @@ from dualsync.errors import PermanentError
 from dualsync.logging import get_logger
 from dualsync.producers.builder import EventSpec
 from dualsync.producers.publisher import Publisher
+from dualsync.redisconn import AnyRedis
 from dualsync.schema.errors import EnvelopeError
 from dualsync.schema.legacy import LegacyRecord
 from dualsync.schema.mapping import MappingSet
@@ -98,7 +99,7 @@ def check(ms: MappingSet, entity: str, rec: LegacyRecord) -> BadDoc | None:
 
 
 async def group_lag(
-    client: aredis.Redis, prefix: str, shards: int, group: str, *, cap: int = 1_000_000
+    client: AnyRedis, prefix: str, shards: int, group: str, *, cap: int = 1_000_000
 ) -> int:
     """Entries of the streams `group` has not acknowledged: pending plus not yet delivered
     (every entry when there is no group yet). Counts above `cap` per stream are cut there.

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import redis.asyncio as aredis
+from dualsync.redisconn import AnyRedis
 
 __all__ = ["ScanState", "Seen", "scan_keys"]
 
@@ -49,7 +49,7 @@ def _s(v: bytes | str) -> str:
 class ScanState:
     """The Redis-held state of one entity's scan."""
 
-    def __init__(self, client: aredis.Redis, prefix: str, entity: str) -> None:
+    def __init__(self, client: AnyRedis, prefix: str, entity: str) -> None:
         self._r = client
         self.records_key, self.files_key = scan_keys(prefix, entity)
 
