@@ -1,4 +1,4 @@
-"""Overlapping batches in one process: a batch waiting for a sibling's parents; the batch read ahead.
+"""Overlapping batches in one process: waiting for a sibling's parents; the batch read ahead.
 
 Two consumers of one process read consecutive entries: orders can reach Postgres while
 their customers are still uncommitted in the other consumer's batch. The failing batch
