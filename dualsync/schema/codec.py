@@ -148,7 +148,9 @@ def _payload(raw: str | bytes, max_bytes: int) -> dict[str, Any]:
             field="payload",
             reason="oversized",
         )
-    if b"\\" in data and b"\\u0000" in data and _JSON_NUL.search(data):  # memchr first
+    # memchr for a backslash first; then rfind, which meets the needle's rare first byte
+    # first (`in` checks its last, a "0": in an embedding's digits, twice as slow)
+    if b"\\" in data and data.rfind(b"\\u0000") >= 0 and _JSON_NUL.search(data):
         raise EnvelopeError(
             "contains a NUL character (\\u0000): PostgreSQL text cannot store it",
             field="payload",

@@ -136,7 +136,9 @@ def _payload(raw: Any, max_bytes: int) -> dict[str, Any] | None:
     """The document of a payload `decode_fields` would accept as is, else None."""
     if type(raw) is not bytes or len(raw) > max_bytes:
         return None
-    if b"\\" in raw and b"\\u0000" in raw and _JSON_NUL.search(raw):  # memchr first
+    # memchr for a backslash first; then rfind, which meets the needle's rare first byte
+    # first (`in` checks its last, a "0": in an embedding's digits, twice as slow)
+    if b"\\" in raw and raw.rfind(b"\\u0000") >= 0 and _JSON_NUL.search(raw):
         return None
     # decode_fields refuses a payload that is not UTF-8 before parsing it. Both parsers
     # refuse invalid UTF-8 themselves, except encoded surrogates (ED A0..BF ..), which the

@@ -62,6 +62,14 @@ def timestamptz_coercer(
         return utc(d) if z is None or d.tzinfo is not None else _in_zone(d, z)
 
     def coerce(v: Any) -> dt.datetime:
+        # Strings first: the common case (no class is both a str and a date or a number,
+        # so the order of the branches decides nothing), with `wall` inlined.
+        if isinstance(v, str):
+            try:
+                parsed = dt.datetime.fromisoformat(v.strip())
+            except ValueError:
+                raise CoercionError("not an ISO 8601 timestamp") from None
+            return utc(parsed) if z is None or parsed.tzinfo is not None else _in_zone(parsed, z)
         if isinstance(v, dt.datetime):
             return wall(v)
         if isinstance(v, dt.date):
@@ -74,12 +82,6 @@ def timestamptz_coercer(
                     f"epoch {unit} out of range (this column reads numbers as epoch {unit}; "
                     "set its `epoch:` to s, ms or us to match the source)"
                 ) from None
-        if isinstance(v, str):
-            try:
-                parsed = dt.datetime.fromisoformat(v.strip())
-            except ValueError:
-                raise CoercionError("not an ISO 8601 timestamp") from None
-            return wall(parsed)
         raise CoercionError(f"expected a timestamp, got {type(v).__name__}")
 
     return coerce

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from dualsync.redact import redact_document
 from dualsync.schema.mapping.coerce import COERCERS, CoercionError, EnumDomain, to_jsonb
@@ -27,6 +27,9 @@ from dualsync.schema.mapping.rows import (
 )
 
 __all__ = ["EntityMapping", "Lines", "MappingSet"]  # Lines: re-exported from lines.py
+
+#: keys remembered by `EntityMapping.translate_key` (more than a batch of 5,000 events)
+_MEMO_MAX: Final = 8192
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -50,6 +53,11 @@ class EntityMapping:
     _separator: str | None = field(repr=False)
     #: the document without what columns and children read (`extra`; see extra.py)
     _unmapped: Unmapped = field(repr=False)
+    #: recent `translate_key` results of single-column keys: the worker asks for a key's
+    #: canonical form when it decodes an event and for its values again when it maps the
+    #: document, and a uuid5 or cuid key costs a hash each time (key functions are pure,
+    #: so a result can be reused; emptied when full)
+    _memo: dict[str, tuple[Any, ...]] = field(default_factory=dict, repr=False)
 
     def translate_key(self, legacy_key: str) -> tuple[Any, ...]:
         """The primary-key values of a legacy key."""
@@ -62,8 +70,12 @@ class EntityMapping:
                     entity=self.name, key=legacy_key, field="$key",
                 )  # fmt: skip
             return tuple(parts)
+        memo = self._memo
+        hit = memo.get(legacy_key)
+        if hit is not None:
+            return hit
         try:
-            return (self._key_fn(legacy_key),)
+            values = (self._key_fn(legacy_key),)
         except ValueError as exc:
             raise MappingError(
                 f"{self.name} {legacy_key[:80]!r}: the key {exc}",
@@ -71,6 +83,10 @@ class EntityMapping:
                 key=legacy_key,
                 field="$key",
             ) from None
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[legacy_key] = values
+        return values
 
     def to_rows(self, legacy_key: str, payload: dict[str, Any]) -> RowSet:
         """Map one document; raise `MappingError` naming the field."""

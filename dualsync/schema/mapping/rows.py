@@ -94,21 +94,38 @@ def _shown(value: Any) -> str:
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
+#: what `_fast_values` reads of each column, as plain tuples (a tuple's items unpack
+#: faster than three slot reads per column and row), by the identity of the columns
+_Plan = tuple[tuple[str | None, Getter, bool, Callable[[Any], Any]], ...]
+_PLANS: dict[int, tuple[tuple[ColumnSpec, ...], _Plan]] = {}
+_MAX_PLANS: Final = 4096  # column sets of every mapping loaded; emptied when full
+
+
+def _plan(cols: tuple[ColumnSpec, ...]) -> _Plan:
+    hit = _PLANS.get(id(cols))
+    if hit is not None and hit[0] is cols:
+        return hit[1]
+    plan = tuple((c.field, c.getter, c.nullable, c.coerce) for c in cols)
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    _PLANS[id(cols)] = (cols, plan)  # keeps `cols` alive: its id is not reused meanwhile
+    return plan
+
+
 def _fast_values(doc: dict[str, Any], key: str, idx: int, cols: tuple[ColumnSpec, ...]) -> Any:
     """The values when every column is present (or nullable); None otherwise. Coercers
     raise as they do."""
     out: list[Any] = []
     append = out.append
     get = doc.get
-    for c in cols:
-        f = c.field
-        v = get(f, MISSING) if f is not None else c.getter(doc, key, idx)
+    for f, read, nullable, coerce in _plan(cols):
+        v = get(f, MISSING) if f is not None else read(doc, key, idx)
         if v is MISSING or v is None:
-            if not c.nullable:
+            if not nullable:
                 return None
             append(None)
         else:
-            append(c.coerce(v))
+            append(coerce(v))
     return out
 
 
@@ -200,10 +217,13 @@ class ChildMapping:
                 entity=entity, key=key, field=self.source,
             )  # fmt: skip
         out = []
+        own_key, own_key_getter = self.own_key, self.own_key_getter
+        ordered = self.order_column is not None
+        cols = self.columns
         for i, item in enumerate(items):
             row: list[Any] = list(parent_key)
-            if self.own_key is not None and self.own_key_getter is not None:
-                raw = self.own_key_getter(item, key, i)
+            if own_key is not None and own_key_getter is not None:
+                raw = own_key_getter(item, key, i)
                 if raw is MISSING or raw is None:
                     raise MappingError(
                         f"{entity} {key!r}: {self.source}[{i}] has no key for child table "
@@ -211,15 +231,15 @@ class ChildMapping:
                         entity=entity, key=key, field=self.source,
                     )  # fmt: skip
                 try:
-                    row.append(self.own_key(str(raw)))
+                    row.append(own_key(str(raw)))
                 except ValueError as exc:
                     raise MappingError(
                         f"{entity} {key!r}: {self.source}[{i}]: the key for child table "
                         f"{self.table} {exc}",
                         entity=entity, key=key, field=self.source,
                     ) from None  # fmt: skip
-            if self.order_column is not None:
+            if ordered:
                 row.append(i)
-            row.extend(row_values(entity, key, item, i, self.columns))
+            row.extend(row_values(entity, key, item, i, cols))
             out.append(tuple(row))
         return out
