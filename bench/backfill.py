@@ -1,6 +1,6 @@
 """Backfill throughput per kind of legacy store, through the stream and `--direct`.
 
-    python -m bench.backfill [--docs N] [--rounds N]
+    python -m bench.backfill [--docs N] [--rounds N] [--processes auto|N]
 
 For a JSON directory (donna's users), one JSON file (tzurot's personalities) and MongoDB
 (panamia's users, on mongomock-motor: the figure says what dualsync costs above an
@@ -10,10 +10,16 @@ servers (embedded unless DATABASE_URL / REDIS_URL are set):
   the baseline each ratio is taken against;
 - stream: the backfill publishing snapshot events to the streams (mapping validation and
   checkpoints included; the workers apply them separately);
-- direct: the backfill applying through the batch path without Redis (map, COPY, gate).
+- direct: the backfill applying through the batch path without Redis (map, COPY, gate),
+  as `dualsync backfill --direct` runs it: for the JSON directory over `--processes`
+  forked processes (auto: one per core, at most 4; recorded as `processes`), each opening
+  the store from the folder itself; for the others in one process (their stores are
+  objects of this process: mongomock cannot cross a fork);
+- direct_1proc (JSON directory): the same in one process, so both figures are on record.
 Each figure is the median of `--rounds` and is docs/s. `direct_ratio` (top level) is the
 JSON directory's direct / read: the issue's target is >= 0.5 (the backfill adds at most
-as much time as reading and parsing the files takes).
+as much time as reading and parsing the files takes); `direct_ratio_1proc` is the same
+in one process. The baseline reads in one process, as the adapter does.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from dualsync.logging import configure_logging
 from dualsync.ops.cli_backfill import run_backfill
 from dualsync.ops.databases import fresh_database
 from dualsync.producers.backfill import BackfillOptions
+from dualsync.producers.backfill.processes import auto_processes
 from dualsync.producers.stores import LegacyStores, open_stores
 from dualsync.schema.legacy import LegacyStore
 from dualsync.schema.mapping import MappingSet, load_mapping
@@ -60,7 +67,7 @@ async def _read(store: LegacyStore) -> float:
 
 
 async def _case(
-    name: str, docs: int, rounds: int, server: str, rurl: str, tmp: Path
+    name: str, docs: int, rounds: int, server: str, rurl: str, tmp: Path, processes: int
 ) -> dict[str, Any]:
     app, entity, gen = CASES[name]
     ms: MappingSet = load_mapping(EXAMPLES / app / "mapping.yaml")
@@ -81,7 +88,7 @@ async def _case(
     store = stores[entity]
     n = await store.count()
 
-    async def run(mode: str) -> float:
+    async def run(mode: str, procs: int = 1) -> float:
         async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
             await conn.execute(
                 f"truncate {ms.entity(entity).table}, dualsync.row_state cascade".encode()
@@ -89,37 +96,54 @@ async def _case(
         client = aredis.Redis.from_url(rurl)
         await client.flushdb()
         await client.aclose()
-        opts = BackfillOptions(checkpoint=tmp / f"{name}-{mode}.json", mode=mode, restart=True,
-                               entities=(entity,), chunk=1000)  # fmt: skip
+        opts = BackfillOptions(checkpoint=tmp / f"{name}-{mode}-{procs}.json", mode=mode,
+                               restart=True, entities=(entity,), chunk=1000,
+                               processes=procs)  # fmt: skip
         settings = Settings(prefix="bbackfill", shards=4, source="bench")
+        # several processes open the store from the folder (as the CLI does), one uses ours
+        where: dict[str, Any] = (
+            {"legacy_root": root} if procs > 1 else {"stores": LegacyStores({entity: store})}
+        )
         t0 = time.perf_counter()
         cp, _ = await run_backfill(settings, ms, opts, database_url=db, redis_url=rurl,
-                                   stores=LegacyStores({entity: store}))  # fmt: skip
+                                   **where)  # fmt: skip
         if cp.entities[entity].sent != n:
             msg = f"{name} {mode}: sent {cp.entities[entity].sent} of {n}"
             raise RuntimeError(msg)
         return time.perf_counter() - t0
 
+    procs = processes if name == "json_dir" else 1
     read_s = await best_of(rounds, lambda: _read(store))
     stream_s = await best_of(rounds, lambda: run("stream"))
-    direct_s = await best_of(rounds, lambda: run("direct"))
-    out = {
+    direct_s = await best_of(rounds, lambda: run("direct", procs))
+    out: dict[str, Any] = {
         "docs": n,
+        "processes": procs,
         "read_docs_per_s": round(n / read_s),
         "stream_docs_per_s": round(n / stream_s),
         "direct_docs_per_s": round(n / direct_s),
         "stream_ratio_to_read": round(read_s / stream_s, 3),
         "direct_ratio_to_read": round(read_s / direct_s, 3),
     }
+    one = ""
+    if procs > 1:
+        one_s = await best_of(rounds, lambda: run("direct", 1))
+        out["direct_docs_per_s_1proc"] = round(n / one_s)
+        out["direct_ratio_to_read_1proc"] = round(read_s / one_s, 3)
+        one = (
+            f"   1 process {out['direct_docs_per_s_1proc']:>7,}/s "
+            f"({out['direct_ratio_to_read_1proc']:.2f})"
+        )
     print(
         f"{name:<11} {n:>7} docs   read {out['read_docs_per_s']:>8,}/s   "
         f"stream {out['stream_docs_per_s']:>7,}/s ({out['stream_ratio_to_read']:.2f})   "
-        f"direct {out['direct_docs_per_s']:>7,}/s ({out['direct_ratio_to_read']:.2f})"
+        f"direct x{procs} {out['direct_docs_per_s']:>7,}/s ({out['direct_ratio_to_read']:.2f})"
+        + one
     )
     return out
 
 
-async def run(docs: int, rounds: int) -> dict[str, Any]:
+async def run(docs: int, rounds: int, processes: int) -> dict[str, Any]:
     """Every case, keyed by store kind, and `direct_ratio` (json_dir direct / read)."""
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -128,9 +152,18 @@ async def run(docs: int, rounds: int) -> dict[str, Any]:
     ):
         results: dict[str, Any] = {}
         for name in CASES:
-            results[name] = await _case(name, docs, rounds, server, rurl, Path(tmp))
-        results["direct_ratio"] = results["json_dir"]["direct_ratio_to_read"]
-        print(f"direct_ratio (json_dir direct / read) {results['direct_ratio']:.3f}  (target 0.5)")
+            results[name] = await _case(name, docs, rounds, server, rurl, Path(tmp), processes)
+        jd = results["json_dir"]
+        results["direct_ratio"] = jd["direct_ratio_to_read"]
+        results["direct_processes"] = jd["processes"]
+        results["direct_ratio_1proc"] = jd.get(
+            "direct_ratio_to_read_1proc", jd["direct_ratio_to_read"]
+        )
+        print(
+            f"direct_ratio (json_dir direct / read) {results['direct_ratio']:.3f} with "
+            f"{jd['processes']} process(es), {results['direct_ratio_1proc']:.3f} with one  "
+            "(target 0.5)"
+        )
         return results
 
 
@@ -139,11 +172,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=20_000, help="documents per store (20000)")
     ap.add_argument("--rounds", type=int, default=1, help="rounds, median reported (1)")
+    ap.add_argument("--processes", default="auto",
+                    help="processes of the JSON directory's direct run (auto: one per core, "
+                         "at most 4, as `dualsync backfill --direct`)")  # fmt: skip
     args = ap.parse_args()
     if args.docs < 1 or args.rounds < 1:
         ap.error("--docs and --rounds must be at least 1")
+    procs = auto_processes() if args.processes == "auto" else int(args.processes)
+    if procs < 1:
+        ap.error("--processes must be auto or at least 1")
     configure_logging(get_settings().log_format, "WARNING", force=True)
-    record("backfill", asyncio.run(run(args.docs, args.rounds)))
+    record("backfill", asyncio.run(run(args.docs, args.rounds, procs)))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The backfill's read-ahead (`pipeline.ahead`) and its GC thresholds (`gc_pause`).
+"""The backfill's read-ahead (`pipeline.ahead`) and its GC thresholds (`dualsync.gctune`).
 
 No services: these are the ordering and cancellation rules the run's checkpoint relies on
 (tests/test_backfill.py covers them end to end against Postgres).
@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator
 
 import pytest
 
-from dualsync.producers.backfill.gc_pause import fewer_collections
+from dualsync.gctune import fewer_collections
 from dualsync.producers.backfill.pipeline import ahead
 
 

@@ -21,11 +21,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dualsync.errors import ConfigError
+from dualsync.gctune import fewer_collections
 from dualsync.logging import get_logger
 from dualsync.producers.backfill.checkpoint import (
     Checkpoint,
@@ -33,7 +34,6 @@ from dualsync.producers.backfill.checkpoint import (
     Segment,
     write_durably,
 )
-from dualsync.producers.backfill.gc_pause import fewer_collections
 from dualsync.producers.backfill.pipeline import ahead
 from dualsync.producers.backfill.progress import Progress
 from dualsync.producers.backfill.sink import BadDoc, Prepared, SendResult, Sink, StagedSink
@@ -41,7 +41,13 @@ from dualsync.schema.legacy import LegacyRecord, LegacyStore
 from dualsync.schema.mapping import MappingSet
 from dualsync.schema.mapping.order import dependency_order
 
-__all__ = ["Backfill", "BackfillOptions", "split_segments"]
+__all__ = [
+    "Backfill",
+    "BackfillOptions",
+    "open_checkpoint",
+    "select_entities",
+    "split_segments",
+]
 
 log = get_logger(__name__)
 
@@ -62,8 +68,53 @@ class BackfillOptions:
     clock_skew_ms: int = 1000
     resume: bool = False
     restart: bool = False
+    #: with `mode="direct"`: processes that each read, map and apply their own key ranges
+    #: (processes.py); None: `auto_processes()`, or the count a resumed run started with
+    processes: int | None = 1
     #: the clock the run's version is taken from (tests move it to simulate skew)
     now_us: Callable[[], int] = _wall_us
+
+
+def select_entities(
+    ms: MappingSet, stores: Mapping[str, LegacyStore], wanted: tuple[str, ...]
+) -> list[str]:
+    """The entities a run covers, in foreign-key order: `wanted` (all when empty) among
+    those with a store; an unknown name raises `ConfigError`."""
+    order = [n for n in dependency_order(ms) if n in stores]
+    if not wanted:
+        return order
+    unknown = sorted(set(wanted) - set(order))
+    if unknown:
+        raise ConfigError(
+            f"no source for {', '.join(unknown)} in {ms.path.name} "
+            f"(entities with a source: {', '.join(order) or 'none'})"
+        )
+    return [n for n in order if n in wanted]
+
+
+def open_checkpoint(ms: MappingSet, opts: BackfillOptions) -> Checkpoint:
+    """The checkpoint a run starts from: the saved one with `resume`, else a new one with
+    the run's version; refuses another app's, or an unfinished run without `restart`."""
+    try:
+        cp = Checkpoint.load_run(opts.checkpoint)
+    except ConfigError:
+        if not opts.restart:
+            raise
+        cp = None  # unreadable, and the run starts over anyway
+    if cp is not None and cp.app != ms.app:
+        raise ConfigError(f"{opts.checkpoint} belongs to app {cp.app!r}, not {ms.app!r}")
+    if opts.resume:
+        if cp is None:
+            raise ConfigError(f"nothing to resume: no checkpoint at {opts.checkpoint}")
+        return cp
+    if cp is not None and not cp.done and not opts.restart:
+        raise ConfigError(
+            f"a backfill of {cp.app} started {cp.started_at} did not finish "
+            f"({opts.checkpoint}): pass --resume to continue it, or --restart to start over"
+        )
+    version = opts.now_us() - opts.clock_skew_ms * 1000
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return Checkpoint(app=ms.app, mode=opts.mode, version=version, started_at=started)
 
 
 async def split_segments(store: LegacyStore, parts: int) -> tuple[int, list[Segment]]:
@@ -103,34 +154,16 @@ class Backfill:
         return self._stop.is_set()
 
     def _entities(self) -> list[str]:
-        order = [n for n in dependency_order(self.ms) if n in self.stores]
-        if not self.options.entities:
-            return order
-        unknown = sorted(set(self.options.entities) - set(order))
-        if unknown:
-            raise ConfigError(
-                f"no source for {', '.join(unknown)} in {self.ms.path.name} "
-                f"(entities with a source: {', '.join(order) or 'none'})"
-            )
-        return [n for n in order if n in self.options.entities]
+        return select_entities(self.ms, self.stores, self.options.entities)
 
     def _open_checkpoint(self) -> Checkpoint:
-        opts = self.options
-        cp = Checkpoint.load(opts.checkpoint)
-        if cp is not None and cp.app != self.ms.app:
-            raise ConfigError(f"{opts.checkpoint} belongs to app {cp.app!r}, not {self.ms.app!r}")
-        if opts.resume:
-            if cp is None:
-                raise ConfigError(f"nothing to resume: no checkpoint at {opts.checkpoint}")
-            return cp
-        if cp is not None and not cp.done and not opts.restart:
+        cp = open_checkpoint(self.ms, self.options)
+        if cp.processes > 1 and cp.part is None:
             raise ConfigError(
-                f"a backfill of {cp.app} started {cp.started_at} did not finish "
-                f"({opts.checkpoint}): pass --resume to continue it, or --restart to start over"
+                f"{self.options.checkpoint} is a run of {cp.processes} processes: resume it "
+                f"with --direct --processes {cp.processes}"
             )
-        version = opts.now_us() - opts.clock_skew_ms * 1000
-        started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        return Checkpoint(app=self.ms.app, mode=opts.mode, version=version, started_at=started)
+        return cp
 
     async def run(self) -> Checkpoint:
         """Snapshot every selected entity; return the final checkpoint."""

@@ -8,6 +8,8 @@ would leave the folder (`..`, hidden names, separators inside a part) is refused
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 from dualsync.producers.stores._base import FileStore, VersionOf
@@ -18,11 +20,15 @@ from dualsync.schema.mapping.errors import MappingError
 __all__ = ["JsonDirStore", "KeyLayout", "safe_key"]
 
 
+#: a character no key part may hold (a part names one file inside its folder)
+_UNSAFE = re.compile("[/\\\\\x00]")
+
+
 def safe_key(entity: str, key: str, parts: int = 1) -> list[str]:
     """The `parts` path parts of a key; refuse keys that would leave the folder."""
     pieces = key.split("/") if parts > 1 else [key]
     if len(pieces) != parts or any(
-        not p or p.startswith(".") or any(c in p for c in "/\\\x00") for p in pieces
+        not p or p.startswith(".") or _UNSAFE.search(p) is not None for p in pieces
     ):
         raise MappingError(
             f"{entity}: key {key[:64]!r} cannot name a file in its folder"
@@ -53,6 +59,10 @@ class KeyLayout:
             for s in self.segments
         )
         self.two_way = simple and bool(self.wild)
+        #: one wildcard segment and nothing else (`*.json`): the file's suffix after `*`
+        self.flat_suffix = (
+            self.segments[0][1:] if self.two_way and len(self.segments) == 1 else None
+        )
 
     def key_of(self, rel: Path) -> str | None:
         """The key of a file (relative to the folder), or None if the glob does not fit."""
@@ -101,8 +111,26 @@ class JsonDirStore(FileStore):
         rel = self.layout.path_of(self.entity, key)
         return None if rel is None else self.directory / rel
 
+    def _flat_names(self, suffix: str) -> dict[str, str]:
+        """For a one-segment glob (`*.json`): file name by key, from one `scandir` (what
+        `Path.glob` returns, without a `Path` and a `stat` per file: an entry's type comes
+        with the listing; symbolic links are followed, as `is_file` does)."""
+        out: dict[str, str] = {}
+        try:
+            with os.scandir(self.directory) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if len(name) > len(suffix) and name.endswith(suffix) and entry.is_file():
+                        out[name[: len(name) - len(suffix)] if suffix else name] = name
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            return {}  # as `Path.glob`: an unreadable or missing folder lists nothing
+        return out
+
     def paths(self) -> dict[str, Path]:
         """Every record's file, by key."""
+        suffix = self.layout.flat_suffix
+        if suffix is not None:
+            return {k: self.directory / n for k, n in self._flat_names(suffix).items()}
         if not self.directory.is_dir():
             return {}
         out: dict[str, Path] = {}
@@ -113,7 +141,8 @@ class JsonDirStore(FileStore):
         return out
 
     def _keys(self) -> list[str]:
-        return sorted(self.paths())
+        suffix = self.layout.flat_suffix
+        return sorted(self._flat_names(suffix) if suffix is not None else self.paths())
 
     def _get(self, key: str) -> LegacyRecord | None:
         path = self.path_of(key)
