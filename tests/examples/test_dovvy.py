@@ -18,11 +18,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from bson.binary import Binary, BinaryVectorDtype
 from psycopg import sql
 
 from dualsync.consumers.apply import apply_batch
 from dualsync.consumers.change import Change
 from dualsync.consumers.direct import upsert_rowsets
+from dualsync.ops.verify.canon import canon_function
 from dualsync.schema.extjson import dumps_payload, loads_payload
 from dualsync.schema.mapping import EntityMapping, MappingError, MappingSet
 from dualsync.schema.mapping.keys import uuid5_for
@@ -381,6 +383,35 @@ async def test_reingested_chunk_applies_through_the_worker_path(
             text, created = row(loaded, em, key, "embedding::text, created_at")
             assert array("f", json.loads(text)) == array("f", again["embedding"])
             assert created == at(again["createdAt"])
+        finally:
+            await conn.execute("delete from content_embeddings where id = %s", (pk(em, key),))
+            await conn.execute(
+                "delete from dualsync.row_state where entity = %s and key = %s", (em.name, key)
+            )
+
+
+async def test_a_bson_binary_vector_applies_as_the_same_float32s(
+    loaded: str, mapping: MappingSet, docs: Docs
+) -> None:
+    """A MongoDB app may keep embeddings as BSON binary vectors (`$binary` subtype 9):
+    through the payload codec and the batch path they land as the floats they hold, and
+    the verifier's canonical form finds legacy and Postgres equal."""
+    em = mapping.entity("content_embeddings")
+    key = "faq/booking.md#9998"
+    doc = {**docs["content_embeddings"][1].doc, "id": key, "contentPath": "faq/booking.md"}
+    packed = Binary.from_vector(doc["embedding"], BinaryVectorDtype.FLOAT32)
+    sent = loads_payload(dumps_payload({**doc, "embedding": packed}))
+    assert isinstance(sent["embedding"], Binary)
+    version = em.version_from(doc)
+    assert version is not None
+    change = Change(em.name, key, version, False, "b1", rows_of(em, key, sent))
+    async with await psycopg.AsyncConnection.connect(loaded, autocommit=True) as conn:
+        try:
+            assert (await apply_batch(conn, mapping, [change])).applied == 1
+            (text,) = row(loaded, em, key, "embedding::text")
+            assert array("f", json.loads(text)) == array("f", doc["embedding"])
+            canon = canon_function("vector(1536)")
+            assert canon(sent["embedding"]) == canon(text)
         finally:
             await conn.execute("delete from content_embeddings where id = %s", (pk(em, key),))
             await conn.execute(

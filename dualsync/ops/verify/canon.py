@@ -21,6 +21,7 @@ are not compared.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -36,6 +37,10 @@ from decimal import Decimal
 from typing import Any, Final
 
 import orjson
+from bson.binary import Binary
+
+from dualsync.schema.mapping.coerce_base import CoercionError
+from dualsync.schema.mapping.coerce_vector import BSON_VECTOR_SUBTYPE, bson_vector
 
 __all__ = [
     "CANON_VERSION",
@@ -115,6 +120,9 @@ def _f32(x: float) -> float:
 def _vector(v: Any) -> list[float]:
     if isinstance(v, str):  # '[1,2,3]', as selected with ::text
         v = json.loads(v)
+    if isinstance(v, Binary) and v.subtype == BSON_VECTOR_SUBTYPE:  # float32 already
+        with contextlib.suppress(CoercionError):  # a malformed one: compared as it is
+            return bson_vector(v)
     if hasattr(v, "to_list"):
         v = v.to_list()
     return [_f32(x) for x in v]
