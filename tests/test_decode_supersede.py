@@ -72,7 +72,7 @@ async def test_the_highest_version_is_mapped_and_the_rest_ride_along() -> None:
     d = await _decode(es)
     assert [(c.key, c.version, c.event_id) for c in d.changes] == [("c1", 3, "e1")]
     assert d.changes[0].rows is not None
-    assert _ids(d.owners[("customers", "c1")]) == ["1-1", "1-2", "1-0"]  # winner first
+    assert _ids(d.owners[("customers", "c1")]) == ["1-1", "1-0", "1-2"]  # winner, then read order
     assert not d.letters
 
 
@@ -134,3 +134,15 @@ async def test_superseded_reference_events_read_the_legacy_store_once_per_key() 
     assert sorted(legacy.reads) == ["customers/c1", "customers/c2"]
     assert [(c.key, c.version) for c in collapse(d.changes)] == [("c1", 3), ("c2", 1)]
     assert sum(len(v) for v in d.owners.values()) == 4
+
+
+async def test_a_failed_top_lets_the_highest_lower_version_of_its_spelling_win() -> None:
+    es = [
+        _entry(0, "c1", 1, customer(1)),
+        _entry(1, "c1", 2, customer(2)),
+        _entry(2, "c1", 3, BAD),
+    ]
+    d = await _decode(es)
+    assert [(c.version, c.event_id) for c in d.changes] == [(2, "e1")]
+    assert [x.entry.id for x in d.letters] == ["1-2"]
+    assert sorted(_ids(d.owners[("customers", "c1")])) == ["1-0", "1-1"]

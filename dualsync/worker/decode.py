@@ -46,6 +46,7 @@ class NoLegacyReaderError(PermanentError):
 class Decoded:
     """The mapped changes of a batch, who owns them, and what must be dead-lettered."""
 
+    #: one change per (entity, canonical key)
     changes: list[Change] = field(default_factory=list)
     owners: dict[tuple[str, str], list[Entry]] = field(default_factory=dict)
     letters: list[DeadLetter] = field(default_factory=list)
@@ -134,8 +135,50 @@ class _Failures:
             out.retry_counted.append(e)
 
 
-def _version(candidate: tuple[Event, Entry]) -> int:
-    return -candidate[0].version
+def _tops(entries: list[Entry]) -> set[int]:
+    """Positions of the entries that are the highest version of their (entity, key) as
+    spelled on the stream, the first seen on a tie: a cheap look at the raw fields, so
+    the event that will win is mapped while its payload is fresh in the cache (mapping
+    each document later, after the whole batch is parsed, cost 5 us more an event)."""
+    best: dict[tuple[bytes | None, bytes | None], tuple[int, int]] = {}
+    for i, e in enumerate(entries):
+        f = e.fields
+        try:
+            v = int(f.get(b"version", b""))
+        except ValueError:  # decoding refuses it
+            continue
+        k = (f.get(b"entity"), f.get(b"key"))
+        top = best.get(k)
+        if top is None or v > top[0]:
+            best[k] = (v, i)
+    return {i for _, i in best.values()}
+
+
+class _Winners:
+    """The change chosen per (entity, canonical key), and the entries it answers for."""
+
+    def __init__(self, out: Decoded) -> None:
+        self.out = out
+        self.at: dict[tuple[str, str], int] = {}
+
+    def beats(self, k: tuple[str, str], version: int) -> bool:
+        """True when the change held for `k` is at least `version` (it wins a tie)."""
+        j = self.at.get(k)
+        return j is not None and self.out.changes[j].version >= version
+
+    def offer(self, k: tuple[str, str], change: Change, e: Entry) -> None:
+        """`change` (of entry `e`) for `k`: it wins over a lower version, else rides along."""
+        out = self.out
+        j = self.at.get(k)
+        if j is None:
+            self.at[k] = len(out.changes)
+            out.changes.append(change)
+            out.owners[k] = [e]
+        elif change.version > out.changes[j].version:
+            out.changes[j] = change
+            out.owners[k].insert(0, e)
+        else:
+            out.owners[k].append(e)
 
 
 async def decode_batch(
@@ -161,10 +204,13 @@ async def decode_batch(
     """
     out = Decoded()
     fail = _Failures(out, redactor or Redactor(ms), max_deliveries)
-    by_key: dict[tuple[str, str], list[tuple[Event, Entry]]] = {}
-    for n, e in enumerate(entries, 1):
-        if n % YIELD_EVERY == 0:
+    tops = _tops(entries)
+    won = _Winners(out)
+    below: list[tuple[Event, str, Entry]] = []  # under the top of their spelling
+    for n, e in enumerate(entries):
+        if n and n % YIELD_EVERY == 0:
             await asyncio.sleep(0)  # let the batch in Postgres send its next statement
+        docs: list[Any] = []
         try:
             ev = decode_event(
                 e.fields,
@@ -174,23 +220,48 @@ async def decode_batch(
             )
             # MappingError when the entity is unknown or the key does not fit its strategy
             key = ms.entity(ev.entity).canonical_key(ev.key)
+            if n not in tops:
+                below.append((ev, key, e))
+                continue
+            change = await _to_change(ev, key, ms, legacy, docs)
         except Exception as exc:  # noqa: BLE001 - every kind is handled by `fail`
-            fail(e, exc, [])
+            fail(e, exc, docs)
             continue
-        by_key.setdefault((ev.entity, key), []).append((ev, e))
-    for i, ((entity, key), candidates) in enumerate(by_key.items(), 1):
-        if i % YIELD_EVERY == 0:
-            await asyncio.sleep(0)
-        if len(candidates) > 1:
-            candidates.sort(key=_version)  # stable: on equal versions the first seen wins
-        for n, (ev, e) in enumerate(candidates):
+        won.offer((ev.entity, key), change, e)
+    await _settle(below, won, fail, ms, legacy)
+    return out
+
+
+async def _settle(
+    below: list[tuple[Event, str, Entry]],
+    won: _Winners,
+    fail: _Failures,
+    ms: MappingSet,
+    legacy: LegacyReader | None,
+) -> None:
+    """The events under the top of their spelling: superseded by the winner (acked with
+    it), unless that top failed to map; then the highest of them that maps wins."""
+    rest: dict[tuple[str, str], list[tuple[Event, Entry]]] = {}
+    for ev, key, e in below:
+        k = (ev.entity, key)
+        if won.beats(k, ev.version):
+            won.out.owners[k].append(e)
+        else:
+            rest.setdefault(k, []).append((ev, e))
+    for k, candidates in rest.items():
+        candidates.sort(key=_version)  # stable: on equal versions the first seen wins
+        for ev, e in candidates:
+            if won.beats(k, ev.version):
+                won.out.owners[k].append(e)
+                continue
             docs: list[Any] = []
             try:
-                change = await _to_change(ev, key, ms, legacy, docs)
+                change = await _to_change(ev, k[1], ms, legacy, docs)
             except Exception as exc:  # noqa: BLE001 - every kind is handled by `fail`
                 fail(e, exc, docs)
                 continue
-            out.changes.append(change)
-            out.owners[(entity, key)] = [e] + [c[1] for c in candidates[n + 1 :]]
-            break
-    return out
+            won.offer(k, change, e)
+
+
+def _version(candidate: tuple[Event, Entry]) -> int:
+    return -candidate[0].version
