@@ -13,7 +13,7 @@ batch, not on its size. The caller commits, then acks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,10 +54,16 @@ def _stage_rows(plan: EntityPlan, changes: Sequence[Change]) -> tuple[list[Any],
 
 
 async def apply_batch(
-    conn: psycopg.AsyncConnection[Any], ms: MappingSet, changes: Sequence[Change]
+    conn: psycopg.AsyncConnection[Any],
+    ms: MappingSet,
+    changes: Sequence[Change],
+    *,
+    on_staged: Callable[[], object] | None = None,
 ) -> ApplyResult:
     """Apply collapsed, key-sorted changes in one transaction (`conn` in autocommit mode).
 
+    `on_staged` is called once the rows are COPYed, when what is left is Postgres's work
+    (the gate, the upserts, the commit): the worker decodes its next batch from then on.
     Raises psycopg errors unchanged: the worker classifies them (retry, bisect, dead-letter).
     """
     if not changes:
@@ -75,6 +81,8 @@ async def apply_batch(
             await copy_rows(cur, ep.stage, rows)
             for cp, crow in zip(ep.children, child_rows, strict=True):
                 await copy_rows(cur, cp.stage, crow)
+        if on_staged is not None:
+            on_staged()
         await cur.execute(plan.gate)
         winners = max(cur.rowcount, 0)
         if winners:

@@ -8,6 +8,7 @@ decodes and schedules; this half decides what a failure means (`retry.classify`)
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 
 from psycopg_pool import AsyncConnectionPool
@@ -71,14 +72,23 @@ class Applier:
     def _entries_of(self, changes: list[Change], decoded: Decoded) -> list[Entry]:
         return [e for c in changes for e in decoded.owners[(c.entity, c.key)]]
 
-    async def apply(self, changes: list[Change], decoded: Decoded, *, again: bool = True) -> None:
+    async def apply(
+        self,
+        changes: list[Change],
+        decoded: Decoded,
+        *,
+        again: bool = True,
+        staged: asyncio.Event | None = None,
+    ) -> None:
         """Apply; on a data error bisect until the failing events are alone (`again`: a
-        batch that fails on a missing parent may first be tried whole once more)."""
+        batch that fails on a missing parent may first be tried whole once more). `staged`
+        is set once the rows are in Postgres's hands (see `apply_batch`)."""
         if not changes:
             return
+        on_staged = staged.set if staged is not None else None
         try:
             async with self._inflight.applying(self.name), self._pool.connection() as conn:
-                result = await apply_batch(conn, self._ms, changes)
+                result = await apply_batch(conn, self._ms, changes, on_staged=on_staged)
         except Exception as exc:  # noqa: BLE001 - classified below; nothing is swallowed
             await self._on_failure(exc, changes, decoded, again=again)
             return

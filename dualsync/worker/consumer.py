@@ -60,6 +60,8 @@ class _Batch:
     started: float
     decoded: Decoded
     changes: list[Change]
+    #: set when its rows are COPYed and the rest of its transaction is Postgres's work
+    staged: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Consumer:
@@ -174,6 +176,9 @@ class Consumer:
         try:
             entries = await self._gather(have_work=True)
             if entries:
+                # Decode once the batch's rows are staged: before that the commit has
+                # Python work of its own (rows, COPY) that decoding would only delay.
+                await _first(commit, batch.staged)
                 self._ahead = await self._prepare(entries)
         finally:
             await commit  # an error of either is raised; the batch ahead stays in hand
@@ -277,6 +282,15 @@ class Consumer:
     async def _commit(self, batch: _Batch) -> None:
         """Apply a prepared batch, ack it, write its dead letters."""
         with bound_contextvars(batch_id=batch.batch_id, consumer=self.name):
-            await self._applier.apply(batch.changes, batch.decoded)
+            await self._applier.apply(batch.changes, batch.decoded, staged=batch.staged)
             await self._applier.dead_letter(batch.decoded.letters)
             self.stats.batch_done(batch.started)
+
+
+async def _first(task: asyncio.Task[None], event: asyncio.Event) -> None:
+    """Wait until `event` is set or `task` is done, whichever comes first."""
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
