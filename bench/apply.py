@@ -7,7 +7,8 @@ Workload and baselines: bench/_apply_load.py. Measured in one run against the sa
 servers (embedded unless DATABASE_URL / REDIS_URL are set):
 - worker: events published to the streams, then drained by the real consumer code
   (decode, map, collapse, COPY to staging, version gate, upsert/delete, ack) in one
-  process with two consumers, timed from its first batch to its last;
+  process with `--concurrency` consumers (default 2), timed from its first batch to its
+  last;
 - workers: the same, with `--processes` worker processes of one consumer each (scale-out
   as deployed: more consumers in the group);
 - ceiling: the same events cut into the worker's batch windows, each collapsed per key
@@ -80,10 +81,18 @@ async def _drain(db: str, url: str, ms: MappingSet, cfg: WorkerConfig) -> Window
     return wctx.stats.first_batch_at, wctx.stats.last_batch_done
 
 
-async def worker(db: str, url: str, ms: MappingSet, specs: list[EventSpec], batch: int) -> float:
-    """Publish everything, then time one worker process (two consumers) draining it."""
+#: consumers of the one-process figure (`--concurrency`; `dualsync worker --concurrency 2`):
+#: two overlap one another's transactions, which pays at small batches
+CONCURRENCY = 2
+
+
+async def worker(
+    db: str, url: str, ms: MappingSet, specs: list[EventSpec], batch: int,
+    concurrency: int = CONCURRENCY,
+) -> float:  # fmt: skip
+    """Publish everything, then time one worker process draining it."""
     await _publish(db, url, specs)
-    first, last = await _drain(db, url, ms, _config(batch, 2, "bench"))
+    first, last = await _drain(db, url, ms, _config(batch, concurrency, "bench"))
     return last - first
 
 
@@ -107,21 +116,24 @@ async def workers(db: str, url: str, specs: list[EventSpec], batch: int, n: int)
     return max(w[1] for w in windows) - min(w[0] for w in windows if w[0])
 
 
-async def run(events: int, batch: int, rounds: int, processes: int) -> dict[str, Any]:
+async def run(
+    events: int, batch: int, rounds: int, processes: int, concurrency: int = CONCURRENCY
+) -> dict[str, Any]:
     """Measure everything at one batch size and return events/s and ratios."""
-    figures: dict[str, Any] = (await run_sizes(events, [batch], rounds, processes))[
+    figures: dict[str, Any] = (await run_sizes(events, [batch], rounds, processes, concurrency))[
         f"batch_{batch}"
     ]
     return figures
 
 
 async def _measure(
-    db: str, url: str, ms: MappingSet, events: int, batch: int, rounds: int, processes: int
-) -> dict[str, Any]:
+    db: str, url: str, ms: MappingSet, events: int, batch: int, rounds: int, processes: int,
+    concurrency: int,
+) -> dict[str, Any]:  # fmt: skip
     specs = workload(events)
     unique = unique_workload(events // 2)
-    await worker(db, url, ms, specs[: events // 10], batch)  # warm-up
-    t_worker = await best_of(rounds, lambda: worker(db, url, ms, specs, batch))
+    await worker(db, url, ms, specs[: events // 10], batch, concurrency)  # warm-up
+    t_worker = await best_of(rounds, lambda: worker(db, url, ms, specs, batch, concurrency))
     t_workers = await best_of(rounds, lambda: workers(db, url, specs, batch, processes))
     t_ceiling = await best_of(
         rounds, lambda: windowed(db, ms, specs, batch, gated=False, truncate=TRUNCATE)
@@ -132,7 +144,7 @@ async def _measure(
     t_final = await best_of(rounds, lambda: final_rows(db, ms, specs))
     head = specs[:NAIVE_EVENTS]
     t_naive = await naive(db, ms, head) * len(specs) / len(head)  # slow: one round
-    u_worker = await best_of(rounds, lambda: worker(db, url, ms, unique, batch))
+    u_worker = await best_of(rounds, lambda: worker(db, url, ms, unique, batch, concurrency))
     u_gated = await best_of(
         rounds, lambda: windowed(db, ms, unique, batch, gated=True, truncate=TRUNCATE)
     )
@@ -148,6 +160,7 @@ async def _measure(
         "ratio_to_gated": round(t_gated / t_worker, 3),
         "ratio_to_final_rows": round(t_final / t_worker, 3),
         "ratio_to_naive": round(t_naive / t_worker, 3),
+        "concurrency": concurrency,
         "processes": processes,
         "processes_events_per_s": round(events / t_workers),
         "processes_ratio_to_ceiling": round(t_ceiling / t_workers, 3),
@@ -158,7 +171,8 @@ async def _measure(
 
 def _show(r: dict[str, Any]) -> None:
     print(
-        f"batch {r['batch_size']:,}: worker (1 process) {r['events_per_s']:,} events/s; "
+        f"batch {r['batch_size']:,}: worker (1 process, {r['concurrency']} consumers) "
+        f"{r['events_per_s']:,} events/s; "
         f"ceiling {r['ceiling_events_per_s']:,}/s -> ratio {r['ratio_to_ceiling']:.2f} "
         f"(target >= 0.5); gated ceiling {r['gated_events_per_s']:,}/s -> ratio "
         f"{r['ratio_to_gated']:.2f}; final rows {r['final_rows_events_per_s']:,}/s -> ratio "
@@ -171,7 +185,9 @@ def _show(r: dict[str, Any]) -> None:
     )
 
 
-async def run_sizes(events: int, batches: list[int], rounds: int, processes: int) -> dict[str, Any]:
+async def run_sizes(
+    events: int, batches: list[int], rounds: int, processes: int, concurrency: int = CONCURRENCY
+) -> dict[str, Any]:
     """Measure at every batch size against one pair of servers: {"batch_<n>": figures}."""
     ms = load_mapping(DATA / "shop.yaml")
     out: dict[str, Any] = {}
@@ -182,7 +198,7 @@ async def run_sizes(events: int, batches: list[int], rounds: int, processes: int
             conn.execute((DATA / "shop.sql").read_text())
         for batch in batches:
             out[f"batch_{batch}"] = r = await _measure(
-                db, url, ms, events, batch, rounds, processes
+                db, url, ms, events, batch, rounds, processes, concurrency
             )
             _show(r)
     return out
@@ -204,10 +220,16 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument(
+        "--concurrency", type=int, default=CONCURRENCY,
+        help="consumers of the one-process figure (default 2)",
+    )  # fmt: skip
+    ap.add_argument(
         "--cluster", action="store_true", help="run bench.apply_cluster with the other options"
     )
     args = ap.parse_args()
-    sizes = asyncio.run(run_sizes(args.events, args.batch_size, args.rounds, args.processes))
+    sizes = asyncio.run(
+        run_sizes(args.events, args.batch_size, args.rounds, args.processes, args.concurrency)
+    )
     record("apply", sizes)
 
 
