@@ -27,7 +27,9 @@ from typing import Any
 
 import psycopg
 
+from bench import _procs
 from bench._common import database_url, record, redis_url
+from bench._procs import alive
 from dualsync.consumers.pool import open_pool
 from dualsync.errors import ConfigError
 from dualsync.logging import configure_logging
@@ -60,23 +62,6 @@ def _progress(cp_path: Path) -> Checkpoint | None:
         return Checkpoint.load_run(cp_path) if cp_path.exists() else None
     except ConfigError:  # a new run replacing the parts of an earlier one
         return None
-
-
-def _children(pid: int) -> list[int]:
-    """The child processes of `pid` (Linux's /proc; none elsewhere)."""
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie has ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _db(server: str, name: str, app: str) -> str:
@@ -122,13 +107,13 @@ def donna_run(server: str, tmp: Path, per_entity: int) -> dict[str, Any]:
     while proc.poll() is None:
         cp = _progress(cp_path)
         if cp is not None and sum(e.sent for e in cp.entities.values()) >= total // 2:
-            children = _children(proc.pid)  # it forks one process per core
+            children = _procs.children(proc.pid)  # it forks one process per core
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.05)
     proc.wait()
     deadline = time.monotonic() + 30
-    while any(_alive(c) for c in children) and time.monotonic() < deadline:
+    while any(alive(c) for c in children) and time.monotonic() < deadline:
         time.sleep(0.01)  # they die with it: count the rows only once they did
     first_s = time.perf_counter() - t0
     before = _count(db, "select count(*) from dualsync.row_state")

@@ -7,6 +7,7 @@ donna's real JSON tree (generator), the real test Postgres; the CLI runs as a su
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -18,6 +19,8 @@ import orjson
 import psycopg
 import pytest
 
+from bench import _procs
+from bench._procs import alive
 from dualsync.errors import ConfigError
 from dualsync.ops.cli_backfill import run_backfill
 from dualsync.producers.backfill import BackfillOptions, Checkpoint
@@ -127,30 +130,13 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def _children(pid: int) -> list[int]:
-    """The child processes of `pid` (Linux's /proc; none elsewhere)."""
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie has ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def settle(db: str, pids: list[int]) -> None:
     """Wait until the killed processes are gone and their server backends too, so that a
     COMMIT sent just before a kill is counted now rather than after the count."""
     deadline = time.monotonic() + 20
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not any(_alive(p) for p in pids), "a backfill process outlived the kill"
+    assert not any(alive(p) for p in pids), "a backfill process outlived the kill"
     others = (
         "select count(*) from pg_stat_activity"
         " where datname = current_database() and pid <> pg_backend_pid()"
@@ -168,10 +154,21 @@ def _sent(cp_path: Path) -> int:
     return 0 if cp is None else sum(e.sent for e in cp.entities.values())
 
 
-@pytest.mark.slow
-def test_a_child_killed_mid_run_fails_it_in_one_line_and_resume_applies_the_rest_once(
-    db: str, ms: MappingSet, tmp_path: Path
-) -> None:
+@dataclasses.dataclass
+class _Run:
+    """A 2-process direct backfill of 3,000 donna users, a third of the way through."""
+
+    out: Path
+    counts: dict[str, int]
+    total: int
+    cp_path: Path
+    env: dict[str, str]
+    args: tuple[str, ...]
+    proc: subprocess.Popen[str]
+    children: list[int]
+
+
+def _a_third_in(db: str, ms: MappingSet, tmp_path: Path) -> _Run:
     out, counts = tree(tmp_path, ms, 3000)
     total = sum(counts.values())
     cp_path = tmp_path / "cp.json"
@@ -183,7 +180,16 @@ def test_a_child_killed_mid_run_fails_it_in_one_line_and_resume_applies_the_rest
     deadline = time.monotonic() + 60
     while _sent(cp_path) < total // 3 and time.monotonic() < deadline:
         time.sleep(0.01)
-    children = _children(proc.pid)
+    return _Run(out, counts, total, cp_path, env, args, proc, _procs.children(proc.pid))
+
+
+@pytest.mark.slow
+def test_a_child_killed_mid_run_fails_it_in_one_line_and_resume_applies_the_rest_once(
+    db: str, ms: MappingSet, tmp_path: Path
+) -> None:
+    run = _a_third_in(db, ms, tmp_path)
+    out, counts, total, cp_path = run.out, run.counts, run.total, run.cp_path
+    env, args, proc, children = run.env, run.args, run.proc, run.children
     assert len(children) == 2, "the run ended before a child could be killed"
     victim = children[1]
     os.kill(victim, signal.SIGKILL)
@@ -220,18 +226,9 @@ def test_a_child_killed_mid_run_fails_it_in_one_line_and_resume_applies_the_rest
 def test_sigkill_of_the_parent_takes_its_children_and_resume_completes(
     db: str, ms: MappingSet, tmp_path: Path
 ) -> None:
-    out, counts = tree(tmp_path, ms, 3000)
-    total = sum(counts.values())
-    cp_path = tmp_path / "cp.json"
-    env = {**os.environ, "DATABASE_URL": db, "DUALSYNC_HOME": str(tmp_path / "home"),
-           "DUALSYNC_LOG_FORMAT": "json", "DUALSYNC_LOG_LEVEL": "WARNING"}  # fmt: skip
-    args = ("--mapping", str(DONNA / "mapping.yaml"), "--legacy-root", str(out), "--direct",
-            "--processes", "2", "--chunk", "50", "--checkpoint", str(cp_path))  # fmt: skip
-    proc = _cli(*args, env=env)
-    deadline = time.monotonic() + 60
-    while _sent(cp_path) < total // 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    children = _children(proc.pid)
+    run = _a_third_in(db, ms, tmp_path)
+    counts, total, env, args, proc = run.counts, run.total, run.env, run.args, run.proc
+    children = run.children
     assert len(children) == 2
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)  # returns once the children, which share its stderr, exit

@@ -221,15 +221,9 @@ async def run_backfill(
                               shards=settings.shards, max_lag=max_lag,
                               parent_wait_s=parent_wait_s)  # fmt: skip
         job = Backfill(ms, dict(stores.stores), sink, options)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, job.stop)
         try:
-            cp = await job.run()
+            cp = await _until_done_or_signalled(job)
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-            job.progress.close()
             if publisher is not None:
                 await publisher.aclose()
         return cp, job
@@ -270,13 +264,17 @@ async def _run_processes(
             await pool.close()
 
     job = ProcessBackfill(ms, parent_stores, child, options)
+    return await _until_done_or_signalled(job), job
+
+
+async def _until_done_or_signalled(job: Backfill | ProcessBackfill) -> Checkpoint:
+    """Run `job`; SIGINT/SIGTERM stop it at a recorded chunk; its progress display closes."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, job.stop)
     try:
-        cp = await job.run()
+        return await job.run()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         job.progress.close()
-    return cp, job
