@@ -140,10 +140,12 @@ async def replay(
 
 
 async def purge(client: AnyRedis, prefix: str, older_than: dt.timedelta) -> int:
-    """Delete DLQ entries older than `older_than` (by their stream id time)."""
+    """Delete DLQ entries older than `older_than` (by their stream id time, to the
+    millisecond: `--older-than 0` purges every letter written so far, including one
+    written in this very millisecond)."""
     cutoff_ms = int((dt.datetime.now(dt.UTC) - older_than).timestamp() * 1000)
-    rows = cast("list[Any]", await client.xrange(dlq_key(prefix), max=f"{cutoff_ms}-0"))
-    views = [_view(*r) for r in rows if _s(r[0]) != f"{cutoff_ms}-0"]
+    rows = cast("list[Any]", await client.xrange(dlq_key(prefix), max=str(cutoff_ms)))
+    views = [_view(*r) for r in rows]
     if not views:
         return 0
     async with client.pipeline(transaction=False) as pipe:
