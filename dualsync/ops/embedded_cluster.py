@@ -17,11 +17,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from dualsync.errors import ServiceUnavailableError
-from dualsync.ops.embedded import EmbeddedRedis
+from dualsync.ops.embedded import EmbeddedRedis, InWith
 
 __all__ = ["EmbeddedRedisCluster", "cluster_ports"]
 
@@ -97,7 +95,7 @@ class _ClusterNodeServer(EmbeddedRedis):
         raise ServiceUnavailableError(f"cluster redis-server did not answer on port {self.port}")
 
 
-class EmbeddedRedisCluster:
+class EmbeddedRedisCluster(InWith):
     """`nodes` cluster primaries on loopback ports, under `base_dir` (a temp dir if None)."""
 
     def __init__(self, nodes: int = 3, base_dir: Path | None = None) -> None:
@@ -167,12 +165,3 @@ class EmbeddedRedisCluster:
         if self._own_dir:
             with contextlib.suppress(OSError):
                 shutil.rmtree(self.base_dir)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
