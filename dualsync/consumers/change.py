@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from dualsync.schema.mapping import RowSet
 
-__all__ = ["Change", "collapse"]
+__all__ = ["Change", "collapse", "in_key_order"]
 
 
 class Change(NamedTuple):
@@ -38,4 +39,12 @@ def collapse(changes: Iterable[Change]) -> list[Change]:
         cur = best.get(k)
         if cur is None or c.version > cur.version:
             best[k] = c
-    return [best[k] for k in sorted(best)]
+    return in_key_order(best.values())
+
+
+_ENTITY_KEY = itemgetter(0, 1)
+
+
+def in_key_order(changes: Iterable[Change]) -> list[Change]:
+    """Changes already one per (entity, key), sorted by it as `collapse` sorts them."""
+    return sorted(changes, key=_ENTITY_KEY)

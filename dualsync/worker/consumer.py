@@ -18,7 +18,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from dualsync.consumers.change import Change, collapse
+from dualsync.consumers.change import Change, in_key_order
 from dualsync.errors import ServiceUnavailableError
 from dualsync.logging import bound_contextvars, get_logger
 from dualsync.redisconn import AnyRedis
@@ -27,9 +27,7 @@ from dualsync.schema.mapping import MappingSet
 from dualsync.schema.streams import UNREACHABLE, stream_keys
 from dualsync.worker.applier import Applier
 from dualsync.worker.config import WorkerConfig
-from dualsync.worker.deadletter import (
-    Redactor,
-)
+from dualsync.worker.deadletter import Redactor
 from dualsync.worker.decode import Decoded, decode_batch
 from dualsync.worker.entry import Entry
 from dualsync.worker.inflight import InFlight
@@ -256,7 +254,7 @@ class Consumer:
         await self._commit(await self._prepare(entries))
 
     async def _prepare(self, entries: list[Entry]) -> _Batch:
-        """Decode and map a batch; schedule what must be retried; collapse the rest."""
+        """Decode and map a batch; schedule what must be retried; sort the rest."""
         batch_id = uuid.uuid4().hex[:12]
         started = time.monotonic()
         if not self.stats.first_batch_at:
@@ -277,7 +275,8 @@ class Consumer:
                 self._schedule(decoded.retry, counted=False)
             if decoded.retry_counted:
                 self._schedule(decoded.retry_counted, counted=True)
-        return _Batch(batch_id, started, decoded, collapse(decoded.changes))
+        # one change per key already (decode_batch): only the lock order is left to set
+        return _Batch(batch_id, started, decoded, in_key_order(decoded.changes))
 
     async def _commit(self, batch: _Batch) -> None:
         """Apply a prepared batch, ack it, write its dead letters."""
