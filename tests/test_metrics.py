@@ -193,7 +193,8 @@ async def test_health_503_when_a_consumer_raises(shop: Shop) -> None:
         async def boom() -> bool:
             raise RuntimeError("planted")
 
-        wctx.consumers[0]._turn = boom  # type: ignore[method-assign]
+        # a consumer whose turn raises, for the health check to see
+        wctx.consumers[0]._turn = boom  # type: ignore[method-assign]  # planted on purpose
         status, body = await wait_status(f"{base}/healthz", 503, 5)
         assert status == 503
         reasons = orjson.loads(body)["reasons"]
