@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import orjson
-import psycopg
 import pytest
 
 from bench import _procs
@@ -32,33 +31,19 @@ from dualsync.producers.backfill.processes import (
     planned_processes,
 )
 from dualsync.producers.stores import open_stores
-from dualsync.schema.mapping import MappingSet, load_mapping
+from dualsync.schema.mapping import MappingSet
 from dualsync.settings import Settings
 from examples._stores import write_tree
 from examples.donna.generator import generate
-from tests.examples._support import count, migrator, query
+from tests import test_backfill
+from tests.examples._support import count, query
+from tests.test_backfill import DONNA
 
 ROOT = Path(__file__).resolve().parent.parent
-DONNA = ROOT / "examples" / "donna"
-TABLES = "user_memory, messages, chat_sessions, users, system_logs, dualsync.row_state"
-
-
-@pytest.fixture(scope="module")
-def donna_db(pg_url: str) -> str:
-    migrator(DONNA, pg_url).up()
-    return pg_url
-
-
-@pytest.fixture
-def db(donna_db: str) -> str:
-    with psycopg.connect(donna_db, autocommit=True) as conn:
-        conn.execute(f"truncate {TABLES}".encode())
-    return donna_db
-
-
-@pytest.fixture
-def ms() -> MappingSet:
-    return load_mapping(DONNA / "mapping.yaml")
+# the donna database (migrated once per module, emptied per test) and mapping fixtures
+donna_db = test_backfill.donna_db
+db = test_backfill.db
+ms = test_backfill.ms
 
 
 def tree(tmp_path: Path, ms: MappingSet, n: int) -> tuple[Path, dict[str, int]]:
@@ -313,17 +298,9 @@ def test_sigterm_stops_every_process_at_a_recorded_chunk(
     """SIGTERM (or Ctrl-C) reaches the parent, which asks each child to finish and record the
     chunk in hand: the checkpoint then says exactly what is committed, and the resume sends
     nothing twice (no stale rows at all)."""
-    out, counts = tree(tmp_path, ms, 3000)
-    total = sum(counts.values())
-    cp_path = tmp_path / "cp.json"
-    env = {**os.environ, "DATABASE_URL": db, "DUALSYNC_HOME": str(tmp_path / "home"),
-           "DUALSYNC_LOG_FORMAT": "json", "DUALSYNC_LOG_LEVEL": "WARNING"}  # fmt: skip
-    args = ("--mapping", str(DONNA / "mapping.yaml"), "--legacy-root", str(out), "--direct",
-            "--processes", "2", "--chunk", "50", "--checkpoint", str(cp_path))  # fmt: skip
-    proc = _cli(*args, env=env)
-    deadline = time.monotonic() + 60
-    while _sent(cp_path) < total // 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    run = _a_third_in(db, ms, tmp_path)
+    counts, total, cp_path = run.counts, run.total, run.cp_path
+    env, args, proc = run.env, run.args, run.proc
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
