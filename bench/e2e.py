@@ -38,7 +38,6 @@ import statistics
 import tempfile
 import time
 from dataclasses import dataclass
-from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any, Final
 
@@ -46,6 +45,7 @@ import psycopg
 import redis.asyncio as aredis
 
 from bench._common import database_url, record, redis_url, spread_of
+from bench._e2e_probes import PROBE_SQL, RT_GROUP, RT_PREFIX, listen, reader
 from bench._live import SHARDS, Paced, Workers, backlog, doc, occurred, pace, prepare_db
 from dualsync.logging import configure_logging
 from dualsync.producers import EventSpec, Publisher
@@ -53,15 +53,6 @@ from dualsync.schema.streams import stream_keys
 from dualsync.worker.config import WorkerConfig
 
 PREFIX: Final = "be2e"
-RT_PREFIX: Final = "bxrt"
-RT_GROUP: Final = "rt"
-CHANNEL: Final = "bench_e2e_commit"
-PROBE_SQL: Final = f"""
-create function shop.bench_e2e_notify() returns trigger language plpgsql as $$
-begin perform pg_notify('{CHANNEL}', txid_current()::text); return null; end $$;
-create trigger bench_e2e_notify after insert or update on shop.customers
-  for each statement execute function shop.bench_e2e_notify();
-"""
 #: quantile name -> index into statistics.quantiles(n=100)
 QUANTILES: Final = {"p50": 49, "p95": 94, "p99": 98}
 _CTX = mp.get_context("spawn")
@@ -70,38 +61,6 @@ _CTX = mp.get_context("spawn")
 def label(rate: int) -> str:
     """1000 -> '1k', 20000 -> '20k', 300 -> '300'."""
     return f"{rate // 1000}k" if rate % 1000 == 0 else str(rate)
-
-
-def _listen(db: str, ready: Event, stop: Event, out: Any) -> None:
-    """Child process: commit time (first notification) per 32-bit transaction id."""
-    seen: dict[int, float] = {}
-    with psycopg.connect(db, autocommit=True) as conn:
-        conn.execute(f"listen {CHANNEL}".encode())
-        ready.set()
-        while not stop.is_set():
-            for n in conn.notifies(timeout=0.2):
-                seen.setdefault(int(n.payload) % 2**32, time.time())
-    out.put(seen)
-
-
-async def _read_loop(url: str, name: str, stop: Event, out: Any) -> None:
-    client = aredis.Redis.from_url(url)
-    streams = dict.fromkeys(stream_keys(RT_PREFIX, SHARDS), ">")
-    per_stream = -(-WorkerConfig().batch_size // SHARDS)  # the worker's COUNT split
-    seen: list[tuple[bytes, float]] = []
-    while not stop.is_set():
-        resp = await client.xreadgroup(RT_GROUP, name, streams, count=per_stream, block=1000)
-        t = time.time()
-        for stream, entries in resp or []:
-            seen.extend((fields[b"key"], t) for _, fields in entries)
-            await client.xack(stream, RT_GROUP, *[i for i, _ in entries])
-    await client.aclose()
-    out.put(seen)
-
-
-def _reader(url: str, name: str, stop: Event, out: Any) -> None:
-    """Child process: (key, read time) of every entry this consumer read."""
-    asyncio.run(_read_loop(url, name, stop, out))
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,12 +115,12 @@ async def _drain(client: aredis.Redis, prefix: str, wait_s: float, check: Any) -
     return False
 
 
-async def _e2e_rate(
-    db: str, client: aredis.Redis, workers: Workers, rate: int, plan: Plan
-) -> tuple[Paced, list[int | None], float, float]:
-    """One rate through the workers: (paced, each event's row xmin, t0, end of publishing)."""
-    tag = f"r{rate}"
-    pub = Publisher(client, source="bench", prefix=PREFIX, shards=SHARDS)
+async def _publish_paced(
+    client: aredis.Redis, prefix: str, tag: str, rate: int, plan: Plan
+) -> tuple[Paced, float, float]:
+    """New `customers` keys `<tag>-<seq>` at `rate` for the plan's seconds: (what was sent,
+    wall clock at the start, wall clock when publishing ended)."""
+    pub = Publisher(client, source="bench", prefix=prefix, shards=SHARDS)
 
     def make(seq: int, t: float) -> EventSpec:
         key = f"{tag}-{seq}"
@@ -171,6 +130,15 @@ async def _e2e_rate(
     paced = await pace(pub.publish_many, make, rate, plan.seconds)
     t_end = time.time()
     await pub.aclose()
+    return paced, t0, t_end
+
+
+async def _e2e_rate(
+    db: str, client: aredis.Redis, workers: Workers, rate: int, plan: Plan
+) -> tuple[Paced, list[int | None], float, float]:
+    """One rate through the workers: (paced, each event's row xmin, t0, end of publishing)."""
+    tag = f"r{rate}"
+    paced, t0, t_end = await _publish_paced(client, PREFIX, tag, rate, plan)
     await _drain(client, PREFIX, 180, workers.check_alive)
     with psycopg.connect(db) as conn:
         rows = conn.execute(
@@ -181,16 +149,7 @@ async def _e2e_rate(
 
 
 async def _rt_rate(client: aredis.Redis, rate: int, plan: Plan) -> tuple[Paced, float]:
-    tag = f"t{rate}"
-    pub = Publisher(client, source="bench", prefix=RT_PREFIX, shards=SHARDS)
-
-    def make(seq: int, t: float) -> EventSpec:
-        key = f"{tag}-{seq}"
-        return EventSpec("customers", key, payload=doc(key), occurred_at=occurred(t))
-
-    t0 = time.time()
-    paced = await pace(pub.publish_many, make, rate, plan.seconds)
-    await pub.aclose()
+    paced, t0, _ = await _publish_paced(client, RT_PREFIX, f"t{rate}", rate, plan)
     await _drain_rt(client)
     return paced, t0
 
@@ -238,8 +197,8 @@ async def _collect(rates: list[int], plan: Plan, n_workers: int, args: list[str]
         for k in stream_keys(RT_PREFIX, SHARDS):
             await client.xgroup_create(k, RT_GROUP, id="$", mkstream=True)
         stop, ready, out = _CTX.Event(), _CTX.Event(), _CTX.Queue()
-        children = [_CTX.Process(target=_listen, args=(db, ready, stop, out))]
-        children += [_CTX.Process(target=_reader, args=(url, f"r{i}", stop, out)) for i in (0, 1)]
+        children = [_CTX.Process(target=listen, args=(db, ready, stop, out))]
+        children += [_CTX.Process(target=reader, args=(url, f"r{i}", stop, out)) for i in (0, 1)]
         for c in children:
             c.start()
         ready.wait(30)
