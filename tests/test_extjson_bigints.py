@@ -1,9 +1,10 @@
 """Integers beyond 64 bits stay exact, however the payload around them looks.
 
-`loads_payload` parses with orjson (which turns integers beyond 64 bits into floats)
-unless the text may hold such an integer; the check must find every one of them, next to
-floats whose digits form long runs too (embeddings) and strings of digits. The stdlib
-parser, exact for integers, is the reference.
+`loads_payload` parses with msgspec (`jsonexact`), which keeps them; until 2026-12 it
+parsed with orjson (which turns them into floats) unless a scan of the text found a run of
+digits that could be one, and these cases (next to floats whose digits form long runs too,
+as embeddings do, and strings of digits) are the ones that scan had to get right. The
+stdlib parser, exact for integers, is the reference.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Encoding turns Python values into Extended JSON v2 so their types survive the st
 `ObjectId`→`$oid`, `datetime`→`$date` (ISO 8601, microseconds kept; naive datetimes are
 UTC, as pymongo returns them), `Decimal`→`$numberDecimal`, `bytes`→`$binary`,
 `UUID`→`$uuid`, non-finite floats→`$numberDouble`, ints beyond 64 bits stay exact.
-Decoding parses with orjson and converts `$`-dicts bottom-up with pymongo's own
-`bson.json_util.object_hook`, then to plain Python (`Decimal`, `int`, `bytes`).
+Decoding parses with msgspec (`jsonexact`: integers stay exact) and converts `$`-dicts
+bottom-up with pymongo's own `bson.json_util.object_hook`, then to plain Python
+(`Decimal`, `int`, `bytes`).
 
 Limit, by design of Extended JSON: a document whose own field names start with `$`
 (which MongoDB itself forbids in stored documents) is read as a type wrapper.
@@ -28,26 +29,14 @@ from bson.binary import Binary, UuidRepresentation
 from bson.errors import InvalidBSON, InvalidId
 from bson.json_util import JSONOptions, object_hook
 
+from dualsync.schema.jsonexact import JSONTextError, loads_exact
+
 __all__ = ["dumps_payload", "loads_payload", "to_extjson"]
 
 _OPTIONS: Final = JSONOptions(
     tz_aware=True, tzinfo=dt.UTC, uuid_representation=UuidRepresentation.STANDARD
 )
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-# orjson silently turns integers beyond 64 bits into floats; payloads holding a run of 19+
-# digits go through the stdlib parser instead, which keeps them exact. The check maps every
-# digit to b"9" with bytes.translate (C speed) and looks for 19 of them in a row: a
-# regex over each payload cost 15x the parse itself (bench/apply profile).
-_LONG_RUN: Final = b"9" * 19  # -9223372036854775809 has 19 digits
-# Most such runs are not integers: a float's digits (0.0012345678901234567, as embeddings
-# hold by the thousand) or a string's. In JSON an integer token starts the text or follows
-# '[', ',', ':', whitespace or its '-' sign, where a float's fraction or exponent digits
-# follow '.', 'e', 'E' or '+'. The same translate therefore also maps those five
-# separators (and '-') to ',', and one search for ',' + the run finds every integer of
-# 19+ digits (a float with 19 integer digits too, which the stdlib parser reads the same)
-# while runs inside floats and strings stay on the fast parser.
-_SCAN: Final = bytes.maketrans(b"0123456789[:- \n\r\t", b"9" * 10 + b"," * 7)
-_INT_RUN: Final = b"," + _LONG_RUN
 
 
 def _date(value: dt.datetime) -> dict[str, str]:
@@ -183,25 +172,19 @@ def _plain(value: Any) -> Any:
 def loads_payload(raw: bytes | str) -> Any:
     """Parse JSON payload bytes into Python values, decoding Extended JSON v2 wrappers.
 
-    Raises `ValueError` on invalid JSON or an invalid Extended JSON value.
+    Integers stay exact however long they are (`jsonexact`). Raises `ValueError` on
+    invalid JSON or an invalid Extended JSON value.
     """
-    data = raw.encode() if isinstance(raw, str) else raw
     try:
-        scan = data.translate(_SCAN)
-        # rfind, not `in`: the search from the end meets the needle's rare first byte
-        # first, a third faster over the digit runs of an embedding.
-        big = scan.rfind(_INT_RUN) >= 0 or scan.startswith(_LONG_RUN)
-        parsed = json.loads(data) if big else orjson.loads(data)
+        data = raw.encode() if isinstance(raw, str) else raw
+        parsed = loads_exact(data)
         # No '"$' anywhere means no Extended JSON wrapper: skip the walk.
         # (memchr for the '$' first: a two-byte search costs as much as the parse.)
         return _from_ext(parsed) if b"$" in data and b'"$' in data else parsed
-    except (orjson.JSONDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"not valid JSON ({exc.__class__.__name__} at {_where(exc)})") from None
+    except JSONTextError as exc:
+        raise ValueError(f"not valid JSON ({exc})") from None
+    except UnicodeError:  # a str holding a lone surrogate
+        raise ValueError("not valid JSON (not valid UTF-8)") from None
     except (ValueError, InvalidBSON, InvalidId, TypeError, KeyError, ArithmeticError) as exc:
         # ArithmeticError: OverflowError, and decimal.InvalidOperation (a bad $numberDecimal)
         raise ValueError(f"invalid Extended JSON value: {exc}") from None
-
-
-def _where(exc: Exception) -> str:
-    pos = getattr(exc, "pos", None)
-    return f"byte {pos}" if pos is not None else "unknown position"

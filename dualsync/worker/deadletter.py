@@ -40,6 +40,8 @@ import redis.asyncio as aredis
 from dualsync.errors import DualsyncError
 from dualsync.redact import REDACTED, is_secret_name, redact_document, redact_url, scrub
 from dualsync.redisconn import AnyRedis
+from dualsync.schema.extjson import dumps_payload
+from dualsync.schema.jsonexact import JSONTextError, loads_exact
 from dualsync.schema.mapping import EntityMapping, MappingSet
 from dualsync.schema.streams import dlq_index_field, dlq_index_key, dlq_key, dlq_raw_key
 from dualsync.worker.deadletter_cluster import write_letter_cluster
@@ -140,8 +142,8 @@ class Redactor:
             if raw is None:
                 continue
             try:
-                doc = orjson.loads(raw)
-            except orjson.JSONDecodeError:
+                doc = loads_exact(raw)
+            except JSONTextError:
                 continue
             out += self.secrets(entity, doc)
         return out
@@ -159,12 +161,12 @@ class Redactor:
     def payload(self, entity: str, raw: bytes) -> str:
         """A payload as shown: redacted JSON, or a note when it cannot be redacted."""
         try:
-            doc = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            doc = loads_exact(raw)
+        except JSONTextError:
             return _payload_note(raw, "not valid JSON")
         if not isinstance(doc, dict | list):
             return _payload_note(raw, f"a JSON {type(doc).__name__}, not an object")
-        text = orjson.dumps(self.document(entity, doc)).decode()
+        text = dumps_payload(self.document(entity, doc)).decode()
         if len(text) > MAX_PAYLOAD_SHOWN:
             text = text[:MAX_PAYLOAD_SHOWN] + "...(truncated)"
         return text

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from dualsync.errors import RetryableError
+from dualsync.schema.jsonexact import JSONTextError, loads_exact
 
 __all__ = ["FileStamp", "UnreadableFileError", "read_json_stable", "stamp_of"]
 
@@ -73,7 +72,7 @@ def read_json_stable(path: Path, *, attempts: int = ATTEMPTS) -> tuple[Any, File
             why = "changed while being read"
             continue
         try:
-            return orjson.loads(data), after
-        except orjson.JSONDecodeError as exc:
-            why = f"not valid JSON ({exc.msg} at byte {exc.pos})" if data else "empty"
+            return loads_exact(data), after
+        except JSONTextError as exc:
+            why = f"not valid JSON ({exc})" if data else "empty"
     raise UnreadableFileError(path, why)

@@ -15,11 +15,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from dualsync.logging import get_logger
 from dualsync.producers.stores._base import FileStore, VersionOf
 from dualsync.producers.stores._order import sample
+from dualsync.schema.jsonexact import JSONTextError, loads_exact
 from dualsync.schema.legacy import LegacyRecord
 
 __all__ = ["JsonLinesStore", "glob_base", "parse_lines", "split_key"]
@@ -53,8 +52,8 @@ def parse_lines(data: bytes) -> tuple[list[Any], int, list[int]]:
     bad: list[int] = []
     for n, line in enumerate(data[:end].split(b"\n")[:-1], start=1):
         try:
-            values.append(orjson.loads(line) if line.strip() else None)
-        except orjson.JSONDecodeError:
+            values.append(loads_exact(line) if line.strip() else None)
+        except JSONTextError:
             values.append(None)
             bad.append(n)
     return values, end, bad
