@@ -290,6 +290,22 @@ async def test_another_plan_starts_over_and_one_sweep_at_a_time(donna: App) -> N
         await pool.close()
 
 
+async def test_a_changed_mapping_starts_over(donna: App) -> None:
+    """The tables' shape alone would let a sweep resume across a change of what fills the
+    columns (a `from:` path): its old digests would count toward a run then recorded as a
+    check of the new mapping. The mapping's digest is part of the plan."""
+    store = donna.stores["users"]
+    kw: dict[str, Any] = {"buckets": 8, "chunk": 10}
+    await interrupted(donna, Stalls(store, "records", 2), mapping_digest="before", **kw)
+    _, r = await full(donna, "users", mapping_digest="after", **kw)
+    assert (r.resumes, r.drift, r.sampled) == (0, 0, PER_ENTITY)
+    await interrupted(donna, Stalls(store, "records", 2), mapping_digest="after", **kw)
+    _, r = await full(donna, "users", mapping_digest="after", **kw)
+    assert r.resumes == 1  # the same mapping resumes
+    statuses = donna.sql("select status from dualsync.verify_runs order by id")
+    assert [s for (s,) in statuses] == ["failed", "done", "done"]
+
+
 @pytest.fixture
 def panamia_url(pg_server_url: str) -> Iterator[str]:
     """A database of its own: panamia's tables share names with donna's (`users`)."""

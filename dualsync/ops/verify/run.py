@@ -133,13 +133,15 @@ async def run_full(
         async with pool.connection() as conn:
             ms.bind_enum_labels(await load_enum_labels(conn, ms))
         em = ms.entity(name)
+        digest = mapping_digest(ms, name)
         run_id, result = await run_sweep(
             pool, em, stores[name], Canonicalizer(em, key), group=str(uuid.uuid4()),
             resume=resume, buckets=buckets, in_flight=_in_flight(client, opts),
             grace_s=opts.grace_s, generations=opts.generations, progress=progress,
+            mapping_digest=digest,
         )  # fmt: skip
         async with pool.connection() as conn:  # readiness's mapping gate reads it
-            await record_mapping_digest(conn, run_id, mapping_digest(ms, name))
+            await record_mapping_digest(conn, run_id, digest)
         return [(run_id, result)]
     finally:
         if client is not None:

@@ -159,13 +159,15 @@ async def sweep(
     checkpoint_every_s: float = 5.0,
     chunk: int = 1000,
     max_findings: int = 100_000,
+    mapping_digest: str | None = None,
 ) -> SweepResult:
     """Compare every record of `em` on both sides; resume from `checkpoint` if it holds a
-    sweep of the same plan. `progress`: a bar on a terminal, log lines otherwise."""
+    sweep of the same plan (`mapping_digest`: of the mapping `em` was compiled from, part
+    of the plan). `progress`: a bar on a terminal, log lines otherwise."""
     if buckets < 1 or chunk < 1 or max_findings < 1:
         raise ConfigError("sweep: buckets, chunk and max_findings must be at least 1")
     started = time.monotonic()
-    state = await _state(checkpoint, plan_of(em, canon, buckets))
+    state = await _state(checkpoint, plan_of(em, canon, buckets, mapping_digest))
     meter = SweepProgress(em.name, enabled=progress)
     ctx = SweepContext(pool, em, store, canon, state, checkpoint, in_flight, meter, chunk,
                        checkpoint_every_s, max_findings)  # fmt: skip
@@ -218,6 +220,7 @@ async def run_sweep(
     group: str,
     resume: bool = True,
     buckets: int = 4096,
+    mapping_digest: str | None = None,
     **kw: Any,
 ) -> tuple[int, SweepResult]:
     """One sweep as a verify_runs row (mode 'sweep'): resumed from the entity's running
@@ -225,9 +228,10 @@ async def run_sweep(
     and findings; `kw` as for `sweep`. Raises `ConfigError` while another sweep of the
     entity is running (it holds one pool connection for its advisory lock)."""
     async with SweepLock(pool, em.name):
-        run_id, _ = await open_sweep_run(pool, em.name, plan_of(em, canon, buckets),
-                                         group=group, resume=resume)  # fmt: skip
+        plan = plan_of(em, canon, buckets, mapping_digest)
+        run_id, _ = await open_sweep_run(pool, em.name, plan, group=group, resume=resume)
         result = await sweep(pool, em, store, canon, buckets=buckets,
-                             checkpoint=RunCheckpoint(pool, run_id), **kw)  # fmt: skip
+                             checkpoint=RunCheckpoint(pool, run_id),
+                             mapping_digest=mapping_digest, **kw)  # fmt: skip
         await finish_sweep_run(pool, run_id, result, group)
     return run_id, result

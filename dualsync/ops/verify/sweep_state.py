@@ -50,8 +50,14 @@ class Checkpoint(Protocol):
         ...
 
 
-def plan_of(em: Any, canon: Canonicalizer, buckets: int) -> dict[str, Any]:
-    """What a checkpoint must have been made with to be resumed."""
+def plan_of(
+    em: Any, canon: Canonicalizer, buckets: int, mapping_digest: str | None = None
+) -> dict[str, Any]:
+    """What a checkpoint must have been made with to be resumed: the tables' shape and,
+    when known, the digest of the whole entity mapping (`store.mapping_digest`). The shape
+    alone misses a change of what fills the columns (a `from:` path, a zone, a coercion):
+    a sweep resumed across such a change would add digests of the old mapping to digests
+    of the new one, and its run would then be recorded as a check of the new one."""
     children = [
         [cm.table, list(cm.column_names), list(cm.pg_types), list(cm.key_columns),
          sorted(c.name for c in cm.columns if c.secret)]
@@ -68,6 +74,7 @@ def plan_of(em: Any, canon: Canonicalizer, buckets: int) -> dict[str, Any]:
         "canon_version": CANON_VERSION,
         "mapping": hashlib.blake2b(shape, digest_size=16).hexdigest(),
         "key_check": canon.fingerprint(CanonRecord({"dualsync.sweep": FORMAT})),
+        "mapping_digest": mapping_digest,
     }
 
 
