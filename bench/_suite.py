@@ -99,6 +99,10 @@ ROWS: Final = (
     Row("vectors.events_per_s", "vectors.copy_per_s", "vectors.ratio_to_copy", "of binary COPY"),
     Row("vectors.binary_events_per_s", "vectors.copy_per_s", "vectors.binary_ratio_to_copy",
         "of binary COPY (BSON binary vectors)"),
+    Row("vectors.processes_events_per_s", "vectors.copy_per_s", "vectors.processes_ratio_to_copy",
+        "of binary COPY (2 worker processes)"),
+    Row("vectors.binary_processes_events_per_s", "vectors.copy_per_s",
+        "vectors.binary_processes_ratio_to_copy", "of binary COPY (binary, 2 processes)"),
     Row("apply_cluster.events_per_s.cluster.*", "apply_cluster.events_per_s.single.*",
         "apply_cluster.cluster_ratio_to_single.*", "of a single Redis"),
 )  # fmt: skip

@@ -53,9 +53,9 @@ NAIVE_EVENTS = 5000
 Window = tuple[float, float]
 
 
-def _config(batch: int, concurrency: int, name: str) -> WorkerConfig:
+def _config(batch: int, concurrency: int, name: str, prefix: str = PREFIX) -> WorkerConfig:
     return WorkerConfig(
-        prefix=PREFIX,
+        prefix=prefix,
         shards=4,
         consumer_name=name,
         batch_size=batch,
@@ -96,17 +96,23 @@ async def worker(
     return last - first
 
 
-def _process(db: str, url: str, batch: int, name: str, out: Any) -> None:
-    ms = load_mapping(DATA / "shop.yaml")
-    out.put(asyncio.run(_drain(db, url, ms, _config(batch, 1, name))))
+def _process(db: str, url: str, batch: int, name: str, mapping: Path, prefix: str,
+             out: Any) -> None:  # fmt: skip
+    ms = load_mapping(mapping)
+    out.put(asyncio.run(_drain(db, url, ms, _config(batch, 1, name, prefix))))
 
 
-async def workers(db: str, url: str, specs: list[EventSpec], batch: int, n: int) -> float:
-    """Publish everything, then time `n` worker processes draining it together."""
-    await _publish(db, url, specs)
+async def drain_in_processes(
+    db: str, url: str, batch: int, n: int, *, mapping: Path, prefix: str
+) -> float:
+    """Time `n` worker processes (one consumer each, spawned: nothing inherited) draining
+    what is in the streams of `prefix` together, from the first batch to the last."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_process, args=(db, url, batch, f"p{i}", out)) for i in range(n)]
+    procs = [
+        ctx.Process(target=_process, args=(db, url, batch, f"p{i}", mapping, prefix, out))
+        for i in range(n)
+    ]
     for p in procs:
         p.start()
     windows: list[Window] = [out.get() for _ in procs]
@@ -114,6 +120,12 @@ async def workers(db: str, url: str, specs: list[EventSpec], batch: int, n: int)
         p.join()
     # CLOCK_MONOTONIC is system-wide on Linux: windows of different processes compare.
     return max(w[1] for w in windows) - min(w[0] for w in windows if w[0])
+
+
+async def workers(db: str, url: str, specs: list[EventSpec], batch: int, n: int) -> float:
+    """Publish everything, then time `n` worker processes draining it together."""
+    await _publish(db, url, specs)
+    return await drain_in_processes(db, url, batch, n, mapping=DATA / "shop.yaml", prefix=PREFIX)
 
 
 async def run(

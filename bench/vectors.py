@@ -1,6 +1,6 @@
 """Vector apply throughput: dovvy's `content_embeddings` (vector(1536)) through the worker vs COPY.
 
-    python -m bench.vectors [--events N] [--batch-size N] [--rounds N]
+    python -m bench.vectors [--events N] [--batch-size N] [--rounds N] [--processes N]
 
 Against the same servers (embedded unless DATABASE_URL / REDIS_URL are set), dovvy's
 migrations (the HNSW index is a post-load migration and is not built: a bulk load):
@@ -12,10 +12,15 @@ migrations (the HNSW index is a post-load migration and is not built: a bulk loa
 - binary: the same chunks with each embedding published as a BSON binary vector
   (`$binary` subtype 9, float32), as a MongoDB app storing `BinData` vectors sends them:
   no JSON numbers to parse (dovvy itself keeps JSON arrays in files, so this is the figure
-  of another kind of app, beside dovvy's).
+  of another kind of app, beside dovvy's);
+- processes: both again, drained by `--processes` worker processes of one consumer each
+  (default 2, one per core here): parsing 1536 numbers is Python's work, which more
+  processes share out, and Postgres's share of the machine shrinks as they do.
 Recorded under `vectors`: `events_per_s`, `copy_per_s`, `ratio_to_copy` (issue target
->= 0.6; dovvy's JSON arrays), `binary_events_per_s`, `binary_ratio_to_copy`; each the
-median of `--rounds`.
+>= 0.6; dovvy's JSON arrays, one process), `binary_events_per_s`, `binary_ratio_to_copy`,
+`processes`, `processes_events_per_s`, `processes_ratio_to_copy`,
+`binary_processes_events_per_s`, `binary_processes_ratio_to_copy`; each the median
+of `--rounds`.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from bson.binary import Binary, BinaryVectorDtype
 from psycopg import sql
 
 from bench._common import best_of, database_url, now, record, redis_url
-from bench.apply import Window
+from bench.apply import Window, drain_in_processes
 from dualsync.consumers.pool import configure_connection
 from dualsync.producers import EventSpec, Publisher
 from dualsync.schema.mapping import MappingSet, load_mapping
@@ -65,8 +70,8 @@ def as_binary(specs: list[EventSpec]) -> list[EventSpec]:
     return out
 
 
-async def worker(db: str, url: str, ms: MappingSet, specs: list[EventSpec], batch: int) -> float:
-    """Publish everything, then time one worker process (two consumers) draining it."""
+async def publish(db: str, url: str, specs: list[EventSpec]) -> None:
+    """Empty the table and the streams, then publish `specs`."""
     async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
         await conn.execute(TRUNCATE)
     client = aredis.Redis.from_url(url)
@@ -76,12 +81,24 @@ async def worker(db: str, url: str, ms: MappingSet, specs: list[EventSpec], batc
         await pub.publish_many(specs[i : i + 200])
     await pub.aclose()
     await client.aclose()
+
+
+async def worker(db: str, url: str, ms: MappingSet, specs: list[EventSpec], batch: int) -> float:
+    """Publish everything, then time one worker process (two consumers) draining it."""
+    await publish(db, url, specs)
     cfg = WorkerConfig(
         prefix=PREFIX, shards=4, consumer_name="bvec", batch_size=batch, block_ms=50, concurrency=2
     )
     wctx = await run_until_idle(StartOptions(cfg, db, url, mappings=ms), idle_s=0.3)
     window: Window = (wctx.stats.first_batch_at, wctx.stats.last_batch_done)
     return window[1] - window[0]
+
+
+async def processes(db: str, url: str, specs: list[EventSpec], batch: int, n: int) -> float:
+    """Publish everything, then time `n` worker processes draining it together."""
+    await publish(db, url, specs)
+    return await drain_in_processes(db, url, batch, n, mapping=APP / "mapping.yaml",
+                                    prefix=PREFIX)  # fmt: skip
 
 
 async def copy(db: str, ms: MappingSet, specs: list[EventSpec]) -> float:
@@ -106,7 +123,7 @@ async def copy(db: str, ms: MappingSet, specs: list[EventSpec]) -> float:
         return now() - t0
 
 
-async def run(events: int, batch: int, rounds: int) -> dict[str, Any]:
+async def run(events: int, batch: int, rounds: int, procs: int = 2) -> dict[str, Any]:
     """Measure both and return events/s and the ratio."""
     ms = load_mapping(APP / "mapping.yaml")
     specs = workload(events)
@@ -117,6 +134,8 @@ async def run(events: int, batch: int, rounds: int) -> dict[str, Any]:
         t_worker = await best_of(rounds, lambda: worker(db, url, ms, specs, batch))
         t_copy = await best_of(rounds, lambda: copy(db, ms, specs))
         t_binary = await best_of(rounds, lambda: worker(db, url, ms, binary, batch))
+        t_procs = await best_of(rounds, lambda: processes(db, url, specs, batch, procs))
+        t_bin_procs = await best_of(rounds, lambda: processes(db, url, binary, batch, procs))
     n = len(specs)
     result = {
         "events": n,
@@ -127,12 +146,19 @@ async def run(events: int, batch: int, rounds: int) -> dict[str, Any]:
         "ratio_to_copy": round(t_copy / t_worker, 3),
         "binary_events_per_s": round(n / t_binary),
         "binary_ratio_to_copy": round(t_copy / t_binary, 3),
+        "processes": procs,
+        "processes_events_per_s": round(n / t_procs),
+        "processes_ratio_to_copy": round(t_copy / t_procs, 3),
+        "binary_processes_events_per_s": round(n / t_bin_procs),
+        "binary_processes_ratio_to_copy": round(t_copy / t_bin_procs, 3),
     }
     print(
         f"{ENTITY} (vector(1536)): worker {result['events_per_s']:,} events/s; binary COPY "
         f"{result['copy_per_s']:,} rows/s -> ratio {result['ratio_to_copy']:.2f} (target >= 0.6); "
         f"as BSON binary vectors {result['binary_events_per_s']:,} events/s -> ratio "
-        f"{result['binary_ratio_to_copy']:.2f}"
+        f"{result['binary_ratio_to_copy']:.2f}; with {procs} worker processes: ratio "
+        f"{result['processes_ratio_to_copy']:.2f} (binary "
+        f"{result['binary_processes_ratio_to_copy']:.2f})"
     )
     return result
 
@@ -145,8 +171,12 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=5000)
     ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--processes", type=int, default=2,
+                    help="worker processes of the scale-out figure (2)")  # fmt: skip
     args = ap.parse_args()
-    record("vectors", asyncio.run(run(args.events, args.batch_size, args.rounds)))
+    if min(args.events, args.batch_size, args.rounds, args.processes) < 1:
+        ap.error("--events, --batch-size, --rounds and --processes must be at least 1")
+    record("vectors", asyncio.run(run(args.events, args.batch_size, args.rounds, args.processes)))
 
 
 if __name__ == "__main__":
