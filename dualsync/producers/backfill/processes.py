@@ -1,6 +1,7 @@
 """Several processes for one `--direct` backfill, each reading, mapping and applying its own keys.
 
-This is the parent's side (the child's is `processes_child.py`). In one process a direct
+This is the parent's side (the child's is `processes_child.py`, the parent's handle on a
+child `processes_handle.py`, the count `processes_plan.py`). In one process a direct
 backfill runs at about a third of the rate its files can be read (bench/backfill.py):
 reading, mapping and the apply's Python side share one interpreter. With `processes` > 1
 the run forks that many children once, at its start (a fork, not a new interpreter: the
@@ -36,18 +37,13 @@ Protocol: JSON lines over two pipes per child. Parent to child: `{"run": entity}
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import os
 import re
-import signal
 import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
-
-import orjson
 
 from dualsync.errors import ConfigError, DualsyncError
 from dualsync.logging import get_logger
@@ -63,6 +59,12 @@ from dualsync.producers.backfill.processes_child import (
     CountingSink,
     child_main,
     die_with_parent,
+)
+from dualsync.producers.backfill.processes_handle import Child, Outcome
+from dualsync.producers.backfill.processes_plan import (
+    MAX_AUTO_PROCESSES,
+    auto_processes,
+    planned_processes,
 )
 from dualsync.producers.backfill.progress import Progress
 from dualsync.producers.backfill.run import (
@@ -88,97 +90,11 @@ __all__ = [
 
 log = get_logger(__name__)
 
-#: `auto` uses one process per CPU core available to this process, up to this many
-MAX_AUTO_PROCESSES = 4
-
 
 class BackfillProcessError(DualsyncError):
     """A backfill process failed or died; the others stopped and the checkpoint is saved."""
 
     reason = "backfill_process"
-
-
-def auto_processes() -> int:
-    """`--processes auto`: the CPU cores this process may use, at most 4."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS has no affinity call
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_AUTO_PROCESSES))
-
-
-def planned_processes(options: BackfillOptions) -> int:
-    """How many processes a run uses: 1 through the stream; on `--resume` the count the
-    checkpoint was started with (a different explicit count is refused); else the option,
-    `auto` (None) meaning `auto_processes()`."""
-    wanted = options.processes
-    if wanted is not None and wanted < 1:
-        raise ConfigError(f"--processes must be at least 1, not {wanted}")
-    if options.mode != "direct":
-        if wanted not in (None, 1):
-            raise ConfigError("--processes needs --direct: the stream backfill runs in one process")
-        return 1
-    if options.resume:
-        cp = Checkpoint.load_run(options.checkpoint)
-        if cp is not None:
-            if wanted is not None and wanted != cp.processes:
-                raise ConfigError(
-                    f"the backfill at {options.checkpoint} was started with {cp.processes} "
-                    f"process(es) and resumes with as many: pass --processes {cp.processes} "
-                    "(or auto), or start over with --restart"
-                )
-            return cp.processes
-    return wanted if wanted is not None else auto_processes()
-
-
-# -- the parent -------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Child:
-    """The parent's handle on one child process."""
-
-    index: int
-    pid: int
-    cmd: int
-    events: asyncio.StreamReader
-    transport: asyncio.BaseTransport | None = None
-    status: int | None = None
-
-    def send(self, msg: dict[str, Any]) -> None:
-        if self.cmd < 0:
-            return
-        with contextlib.suppress(OSError):  # it died: its closed pipe says so below
-            os.write(self.cmd, orjson.dumps(msg) + b"\n")
-
-    def close_commands(self) -> None:
-        if self.cmd >= 0:
-            os.close(self.cmd)
-            self.cmd = -1
-
-    async def receive(self) -> dict[str, Any] | None:
-        line = await self.events.readline()
-        return orjson.loads(line) if line else None
-
-    async def reap(self) -> int:
-        """Wait for the process to end; its exit code (negative: killed by that signal)."""
-        if self.status is None:
-            _, raw = await asyncio.to_thread(os.waitpid, self.pid, 0)
-            self.status = os.waitstatus_to_exitcode(raw)
-        return self.status
-
-    def ended(self, status: int) -> str:
-        if status < 0:
-            how = f"was killed by {signal.Signals(-status).name}"
-        else:
-            how = f"exited with code {status}"
-        return f"backfill process {self.index + 1} (pid {self.pid}) {how}"
-
-
-@dataclass(slots=True)
-class _Outcome:
-    stopped: bool = False
-    failure: str | None = None
 
 
 @dataclass(slots=True)
@@ -197,7 +113,7 @@ class ProcessBackfill:
     applied: int = 0
     stale: int = 0
     _stopped: bool = False
-    _children: list[_Child] = field(default_factory=list)
+    _children: list[Child] = field(default_factory=list)
 
     @property
     def processes(self) -> int:
@@ -267,7 +183,7 @@ class ProcessBackfill:
             os.close(ev_w)
             mine += [cmd_w, ev_r]
             reader = asyncio.StreamReader(limit=1 << 24)
-            child = _Child(i, pid, cmd_w, reader)
+            child = Child(i, pid, cmd_w, reader)
             self._children.append(child)
             child.transport, _ = await loop.connect_read_pipe(
                 functools.partial(asyncio.StreamReaderProtocol, reader), os.fdopen(ev_r, "rb", 0)
@@ -357,10 +273,10 @@ class ProcessBackfill:
         await asyncio.to_thread(write_durably, path, main.dump())
         return ep
 
-    async def _entity(self, child: _Child, name: str) -> _Outcome:
+    async def _entity(self, child: Child, name: str) -> Outcome:
         """Run one entity in one child; follow its progress until it says it is done."""
         child.send({"run": name})
-        out = _Outcome()
+        out = Outcome()
         while True:
             msg = await child.receive()
             if msg is None:
@@ -381,7 +297,7 @@ class ProcessBackfill:
         self._halt_others(child)
         return out
 
-    def _halt_others(self, failed: _Child) -> None:
+    def _halt_others(self, failed: Child) -> None:
         for c in self._children:
             if c is not failed:
                 c.send({"stop": True})
