@@ -32,6 +32,7 @@ import psycopg
 import redis
 import redis.asyncio as aredis
 from bson import Binary, ObjectId
+from bson.binary import BinaryVectorDtype
 
 from dualsync.ops.embedded import EmbeddedRedis, free_port
 from dualsync.producers import EventSpec, Publisher, Spool
@@ -71,6 +72,11 @@ def mark(kind: str, v: Json = None, **extra: Json) -> dict[str, Json]:
     return {"~": kind, "v": v, **extra}
 
 
+def vector_base64(values: list[float]) -> str:
+    """The base64 of pymongo's float32 vector of `values` (what ext.vector must send)."""
+    return base64.b64encode(Binary.from_vector(values, BinaryVectorDtype.FLOAT32)).decode()
+
+
 def to_python(value: Json) -> Any:
     """A plan value as the Python application would pass it to the SDK."""
     if isinstance(value, list):
@@ -89,6 +95,7 @@ def to_python(value: Json) -> Any:
         "bytes": lambda: base64.b64decode(v),
         "binary": lambda: Binary(base64.b64decode(v), value["sub"]),
         "uuid": lambda: uuid.UUID(v),
+        "vector": lambda: Binary.from_vector([float(x) for x in v], BinaryVectorDtype.FLOAT32),
         "nan": lambda: math.nan,
         "inf": lambda: math.inf,
         "-inf": lambda: -math.inf,
@@ -251,6 +258,9 @@ class _Gen:
             mark("-inf"),
             mark("binary", base64.b64encode(r.randbytes(8)).decode(), sub=r.choice([5, 0x80])),
             mark("binary", base64.b64encode(r.randbytes(16)).decode(), sub=4),
+            mark(
+                "vector", [*(self.float() / 9e5 for _ in range(r.randint(0, 6))), r.randint(0, 9)]
+            ),
             mark("ejson", {"$regularExpression": {"pattern": "^a.*[b]$", "options": "im"}}),
             mark("ejson", {"$timestamp": {"t": r.randint(1, 2**31), "i": r.randint(1, 99)}}),
             mark("ejson", {"$minKey": 1}),

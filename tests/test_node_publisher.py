@@ -106,3 +106,19 @@ def test_node_rides_out_an_outage_and_queues_new_events_behind_the_spool(
     node_package: Path, redis_prefix: str, tmp_path: Path
 ) -> None:
     poly.check_outage(CMD, redis_prefix, tmp_path)
+
+
+def test_ext_vector_refuses_what_is_no_float32(node_package: Path) -> None:
+    """`ext.vector` (byte-for-byte pymongo's float32 vectors: the contract plan holds them)
+    throws on what a vector column could not take, instead of sending NaN or infinity."""
+    script = (
+        "import { ext } from './src/index.js';"
+        "console.log(ext.vector([0.1, -2, 3e-9]).$binary.base64);"
+        "for (const v of [['a'], [1e39], [NaN], [1, Infinity]]) {"
+        "  try { ext.vector(v); console.log('sent'); } catch (e) { console.log(e.name); } }"
+    )
+    out = subprocess.run(["node", "--input-type=module", "-e", script], cwd=node_package,
+                         capture_output=True, text=True, check=True, timeout=60)  # fmt: skip
+    first, *rest = out.stdout.split()
+    assert first == poly.vector_base64([0.1, -2, 3e-9])
+    assert rest == ["TypeError"] * 4

@@ -124,6 +124,8 @@ export const ext: {
   double(value: number | string): { $numberDouble: string };
   uuid(value: string): { $uuid: string };
   binary(bytes: Uint8Array, subType?: number): { $binary: { base64: string; subType: string } };
+  /** A float32 vector (BSON binary subtype 9): what a `vector` column reads fastest. */
+  vector(values: ArrayLike<number>): { $binary: { base64: string; subType: string } };
   date(value: Date | string | number): { $date: string };
   regex(pattern: string, options?: string): { $regularExpression: { pattern: string; options: string } };
   timestamp(t: number, i: number): { $timestamp: { t: number; i: number } };

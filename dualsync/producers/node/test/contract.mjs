@@ -55,6 +55,8 @@ function toNode(v) {
       return ext.binary(Buffer.from(x, 'base64'), v.sub);
     case 'uuid':
       return ext.uuid(x);
+    case 'vector':
+      return flip % 2 ? ext.vector(x) : ext.vector(Float64Array.from(x));
     case 'nan':
       return NaN;
     case 'inf':

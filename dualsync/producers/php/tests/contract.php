@@ -56,6 +56,7 @@ function toPhp(mixed $v): mixed
         'bytes' => Ext::binary(base64_decode($x)),
         'binary' => Ext::binary(base64_decode($x), $props['sub']),
         'uuid' => Ext::uuid($x),
+        'vector' => Ext::vector($x),
         'nan' => NAN,
         'inf' => INF,
         '-inf' => -INF,
