@@ -8,14 +8,20 @@ import psycopg
 from pgvector.psycopg import register_vector_async
 from psycopg_pool import AsyncConnectionPool
 
+from dualsync.consumers.stage import register_packed_vectors
+
 __all__ = ["configure_connection", "open_pool"]
 
 
 async def configure_connection(conn: psycopg.AsyncConnection[Any]) -> None:
-    """Register pgvector's types when the database has them."""
+    """Register pgvector's types when the database has them (and the mapping's packed
+    BSON vectors as vector parameters)."""
     cur = await conn.execute("select 1 from pg_type where typname = 'vector'")
     if await cur.fetchone():
         await register_vector_async(conn)
+        info = conn.adapters.types.get("vector")
+        if info is not None:
+            register_packed_vectors(conn, info.oid)
 
 
 async def open_pool(

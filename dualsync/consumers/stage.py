@@ -17,7 +17,9 @@ coercer hands over a list of floats, which pgvector's own dumper copies twice
 (`array('f')`, then byte-swapped) at ~17 µs for 1536 dimensions; `_VectorDumper` packs
 the same bytes in one `struct` call (~8 µs), and hands anything else (a value that does
 not pack: not a number, out of float4 range, too many dimensions) to pgvector's dumper,
-so what reaches Postgres, and every error, is pgvector's.
+so what reaches Postgres, and every error, is pgvector's. A `PackedVector` (a BSON binary
+vector, already in pgvector's binary form) is written as it is, in a COPY and as a query
+parameter (`register_packed_vectors`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ from typing import Any, Final
 import psycopg
 from pgvector.psycopg.vector import VectorBinaryDumper
 from psycopg import pq, sql
-from psycopg.abc import Buffer
+from psycopg.abc import AdaptContext, Buffer
+
+from dualsync.schema.mapping.coerce_vector import PackedVector
 
 __all__ = [
     "WINNERS",
@@ -39,6 +43,7 @@ __all__ = [
     "binary_types",
     "copy_rows",
     "ensure_tables",
+    "register_packed_vectors",
     "vector_text",
 ]
 
@@ -79,6 +84,8 @@ def binary_types(types: Sequence[str]) -> tuple[str, ...] | None:
 
 def vector_text(value: Any) -> Any:
     """A vector's text form (`[1.0,2.0]`): psycopg's text COPY has no list -> vector."""
+    if isinstance(value, PackedVector):
+        value = value.to_list()
     if isinstance(value, list | tuple):
         return "[" + ",".join(repr(float(v)) for v in value) + "]"
     return value
@@ -182,6 +189,8 @@ class _VectorDumper(VectorBinaryDumper):
     it always has."""
 
     def dump(self, obj: Any) -> Buffer | None:
+        if type(obj) is PackedVector:
+            return obj
         if type(obj) is list:
             dims = len(obj)
             try:
@@ -197,6 +206,14 @@ def _vector_dumper(oid: int) -> type[VectorBinaryDumper]:
         cls = type("VectorDumper", (_VectorDumper,), {"oid": oid})
         _VECTOR_DUMPERS[oid] = cls
     return cls
+
+
+def register_packed_vectors(context: AdaptContext, oid: int) -> None:
+    """Let `context` (a connection) send `PackedVector` parameters as vectors of `oid`
+    (without it psycopg would send the bytes subclass as bytea). The dumper is
+    `_VectorDumper`, which is then also the connection's binary dumper of that oid: the
+    same bytes as pgvector's for everything else."""
+    context.adapters.register_dumper(PackedVector, _vector_dumper(oid))
 
 
 def _use_vector_dumper(cur: psycopg.AsyncCursor[Any], kinds: tuple[str, ...]) -> None:

@@ -24,7 +24,11 @@ from dualsync.schema.mapping.coerce_base import CoercionError, text_ok
 from dualsync.schema.mapping.coerce_binary import bytea_coercer, to_bytea
 from dualsync.schema.mapping.coerce_json import json_safe, to_jsonb
 from dualsync.schema.mapping.coerce_time import to_date, to_time, to_timestamptz
-from dualsync.schema.mapping.coerce_vector import BSON_VECTOR_SUBTYPE, bson_vector
+from dualsync.schema.mapping.coerce_vector import (
+    BSON_VECTOR_SUBTYPE,
+    PackedVector,
+    packed_bson_vector,
+)
 
 __all__ = [
     "COERCERS",
@@ -231,14 +235,12 @@ def to_text_array(v: Any) -> list[str]:
 
 
 def vector_coercer(dim: int) -> Coercer:
-    def coerce(v: Any) -> list[float]:
+    def coerce(v: Any) -> list[float] | PackedVector:
         if type(v) is Binary and v.subtype == BSON_VECTOR_SUBTYPE:
-            out = bson_vector(v)
-            if len(out) != dim:
-                raise CoercionError(f"vector has {len(out)} dimensions, the column has {dim}")
-            if not math.isfinite(sum(out)):
-                raise CoercionError("vectors cannot hold NaN or infinity")
-            return out
+            packed = packed_bson_vector(v)
+            if packed.dims != dim:
+                raise CoercionError(f"vector has {packed.dims} dimensions, the column has {dim}")
+            return packed
         if not isinstance(v, list | tuple):
             raise CoercionError(f"expected an array of {dim} numbers")
         if len(v) != dim:

@@ -5,19 +5,26 @@ float32: a 0x27 byte, a padding byte of 0, then little-endian float32s); their E
 JSON is `{"$binary": {"base64": ..., "subType": "09"}}`. Such a vector reaches the
 mapping as a `bson.Binary` and is unpacked at C speed, with no JSON number to parse: the
 values pgvector stores (float32) exactly.
+
+The coercer hands such a vector on as a `PackedVector`: the bytes of pgvector's binary
+value (dimensions, 0, big-endian float32s), made from the BSON bytes by one byte swap,
+with no Python float per dimension; a binary COPY writes them as they are (stage.py),
+and `to_list()` gives the floats to whatever needs them (the verifier, a text COPY).
 """
 
 from __future__ import annotations
 
+import struct
 import sys
 from array import array
 from typing import Final
 
+import numpy as np
 from bson.binary import Binary
 
 from dualsync.schema.mapping.coerce_base import CoercionError
 
-__all__ = ["BSON_VECTOR_SUBTYPE", "bson_vector"]
+__all__ = ["BSON_VECTOR_SUBTYPE", "PackedVector", "bson_vector", "packed_bson_vector"]
 
 #: `BinData` subtype of a BSON vector
 BSON_VECTOR_SUBTYPE: Final = 9
@@ -26,13 +33,55 @@ _FLOAT32: Final = 0x27
 _HEADER: Final = 2
 
 
-def bson_vector(b: Binary) -> list[float]:
-    """The floats of a BSON binary vector of dtype float32."""
+#: pgvector's binary value starts with the dimensions and an unused 0 (two uint16)
+_PG_HEADER: Final = struct.Struct(">HH")
+#: the most dimensions pgvector's binary header can say
+MAX_DIMS: Final = 65535
+_LITTLE_F32: Final = np.dtype("<f4")
+_BIG_F32: Final = np.dtype(">f4")
+
+
+class PackedVector(bytes):
+    """A float32 vector as pgvector's binary value: `>HH` dimensions and 0, then the values
+    as big-endian float32s. Built only by `packed_bson_vector` (finite values)."""
+
+    __slots__ = ()
+
+    @property
+    def dims(self) -> int:
+        """The number of dimensions."""
+        return _PG_HEADER.unpack_from(self)[0]  # type: ignore[no-any-return]  # struct: int
+
+    def to_list(self) -> list[float]:
+        """The values as Python floats (float32 exactly, widened)."""
+        values: list[float] = np.frombuffer(self, _BIG_F32, offset=_PG_HEADER.size).tolist()
+        return values
+
+
+def _check(b: Binary) -> None:
     if len(b) < _HEADER or b[0] != _FLOAT32 or b[1] != 0 or (len(b) - _HEADER) % 4:
         kind = f"0x{b[0]:02x}" if len(b) else "none"
         raise CoercionError(
             f"a BSON vector must hold float32 values (dtype 0x27, padding 0), not dtype {kind}"
         )
+
+
+def packed_bson_vector(b: Binary) -> PackedVector:
+    """A BSON binary vector of dtype float32 as pgvector's binary value; raises
+    `CoercionError` for another dtype, NaN or infinity, or more dimensions than pgvector's
+    header can say."""
+    _check(b)
+    values = np.frombuffer(b, _LITTLE_F32, offset=_HEADER)
+    if len(values) > MAX_DIMS:
+        raise CoercionError(f"a vector has at most {MAX_DIMS} dimensions, not {len(values)}")
+    if not np.isfinite(values).all():
+        raise CoercionError("vectors cannot hold NaN or infinity")
+    return PackedVector(_PG_HEADER.pack(len(values), 0) + values.astype(_BIG_F32).tobytes())
+
+
+def bson_vector(b: Binary) -> list[float]:
+    """The floats of a BSON binary vector of dtype float32."""
+    _check(b)
     values = array("f")
     values.frombytes(memoryview(b)[_HEADER:])
     if sys.byteorder == "big":
