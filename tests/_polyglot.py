@@ -77,6 +77,20 @@ def vector_base64(values: list[float]) -> str:
     return base64.b64encode(Binary.from_vector(values, BinaryVectorDtype.FLOAT32)).decode()
 
 
+#: the vector the `ext.vector` scripts print first, then one line per refused value
+VECTOR_SAMPLE: Final = "[0.1, -2, 3e-9]"
+
+
+def check_ext_vector(argv: list[str], cwd: Path) -> None:
+    """Run a script that prints the base64 of its language's vector of `VECTOR_SAMPLE`, then
+    the error name of each of four values a vector cannot hold: pymongo's bytes, then
+    four TypeErrors (nothing sent)."""
+    out = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=True, timeout=60)
+    first, *rest = out.stdout.split()
+    assert first == vector_base64(json.loads(VECTOR_SAMPLE))
+    assert rest == ["TypeError"] * 4, out.stdout
+
+
 def to_python(value: Json) -> Any:
     """A plan value as the Python application would pass it to the SDK."""
     if isinstance(value, list):
