@@ -14,11 +14,10 @@ import os
 import signal
 from typing import Any
 
-import psycopg
-from pgvector.psycopg import register_vector_async
 from psycopg_pool import AsyncConnectionPool
 
 from dualsync import gctune
+from dualsync.consumers.pool import configure_connection
 from dualsync.errors import ConfigError, DualsyncError
 from dualsync.logging import get_logger
 from dualsync.redisconn import AnyRedis, connect
@@ -32,12 +31,6 @@ from dualsync.worker.metrics import HealthCheck, MetricsServer, Sampler, WorkerM
 __all__ = ["start", "stop"]
 
 log = get_logger(__name__)
-
-
-async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
-    cur = await conn.execute("select 1 from pg_type where typname = 'vector'")
-    if await cur.fetchone():
-        await register_vector_async(conn)
 
 
 async def _load_mappings(opts: StartOptions, pool: AsyncConnectionPool[Any]) -> MappingSet:
@@ -86,7 +79,7 @@ async def start(opts: StartOptions, *, until_idle: float | None = None) -> Worke
         min_size=1,
         max_size=cfg.concurrency + 2,
         kwargs={"autocommit": True},
-        configure=_configure,
+        configure=configure_connection,
         name="dualsync-worker",
     )
     await pool.open(wait=True, timeout=30)
