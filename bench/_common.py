@@ -22,6 +22,8 @@ import orjson
 import psycopg
 
 from dualsync.ops.embedded import EmbeddedPostgres, EmbeddedRedis
+from dualsync.producers import EventSpec, Publisher
+from dualsync.redisconn import connect
 
 RESULTS = Path(__file__).with_name("results") / "latest.json"
 #: where `record` writes instead of RESULTS (the runner sets it for its children)
@@ -166,3 +168,21 @@ def record(section: str, values: dict[str, Any]) -> None:
     data = load_results(path)
     data[section] = values
     write_results(path, data)
+
+
+async def publish_fresh(
+    db: str, url: str, specs: Sequence[EventSpec], *, truncate: str, prefix: str,
+    shards: int = 4, chunk: int = 1000, flush: bool = True,
+) -> None:  # fmt: skip
+    """Empty the tables (`truncate`, one statement) and, with `flush`, the Redis database;
+    then publish `specs` through the SDK in pipelined chunks of `chunk`."""
+    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+        await conn.execute(truncate.encode())
+    client = connect(url)
+    if flush:
+        await client.flushdb()
+    pub = Publisher(client, source="bench", prefix=prefix, shards=shards)
+    for i in range(0, len(specs), chunk):
+        await pub.publish_many(list(specs[i : i + chunk]))
+    await pub.aclose()
+    await client.aclose()

@@ -35,12 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import redis.asyncio as aredis
 
 from bench._apply_load import DATA, TRUNCATE, final_rows, naive, unique_workload, workload
 from bench._ceiling import windowed
-from bench._common import best_of, database_url, record, redis_url
-from dualsync.producers import EventSpec, Publisher
+from bench._common import best_of, database_url, publish_fresh, record, redis_url
+from dualsync.producers import EventSpec
 from dualsync.schema.mapping import MappingSet, load_mapping
 from dualsync.schema.migrate import Migrator, core_set
 from dualsync.worker.config import WorkerConfig
@@ -65,15 +64,7 @@ def _config(batch: int, concurrency: int, name: str, prefix: str = PREFIX) -> Wo
 
 
 async def _publish(db: str, url: str, specs: list[EventSpec]) -> None:
-    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
-        await conn.execute(TRUNCATE)
-    client = aredis.Redis.from_url(url)
-    await client.flushdb()
-    pub = Publisher(client, source="bench", prefix=PREFIX, shards=4)
-    for i in range(0, len(specs), 1000):
-        await pub.publish_many(specs[i : i + 1000])
-    await pub.aclose()
-    await client.aclose()
+    await publish_fresh(db, url, specs, truncate=TRUNCATE, prefix=PREFIX)
 
 
 async def _drain(db: str, url: str, ms: MappingSet, cfg: WorkerConfig) -> Window:

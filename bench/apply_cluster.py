@@ -32,9 +32,9 @@ import psycopg
 import redis.asyncio as aredis
 
 from bench._apply_load import DATA, TRUNCATE, workload
-from bench._common import best_of, database_url, record, redis_url
+from bench._common import best_of, database_url, publish_fresh, record, redis_url
 from dualsync.ops.embedded_cluster import EmbeddedRedisCluster
-from dualsync.producers import EventSpec, Publisher
+from dualsync.producers import EventSpec
 from dualsync.redisconn import AnyRedis, cluster_url, connect
 from dualsync.schema.migrate import Migrator, core_set
 from dualsync.worker.config import WorkerConfig
@@ -67,14 +67,8 @@ async def _delete_prefix(client: AnyRedis, prefix: str) -> None:
 
 
 async def _publish(db: str, url: str, prefix: str, specs: list[EventSpec]) -> None:
-    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
-        await conn.execute(TRUNCATE)
-    client = connect(url)
-    pub = Publisher(client, source="bench", prefix=prefix, shards=SHARDS)
-    for i in range(0, len(specs), 1000):
-        await pub.publish_many(specs[i : i + 1000])
-    await pub.aclose()
-    await client.aclose()
+    await publish_fresh(db, url, specs, truncate=TRUNCATE, prefix=prefix, shards=SHARDS,
+                        flush=False)  # fmt: skip
 
 
 def _process(db: str, url: str, prefix: str, batch: int, name: str, out: Any) -> None:

@@ -33,14 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import redis.asyncio as aredis
 from bson.binary import Binary, BinaryVectorDtype
 from psycopg import sql
 
-from bench._common import best_of, database_url, now, record, redis_url
+from bench._common import best_of, database_url, now, publish_fresh, record, redis_url
 from bench.apply import Window, drain_in_processes
 from dualsync.consumers.pool import configure_connection
-from dualsync.producers import EventSpec, Publisher
+from dualsync.producers import EventSpec
 from dualsync.schema.mapping import MappingSet, load_mapping
 from dualsync.schema.migrate import MigrationSet, Migrator, core_set
 from dualsync.worker.config import WorkerConfig
@@ -71,16 +70,8 @@ def as_binary(specs: list[EventSpec]) -> list[EventSpec]:
 
 
 async def publish(db: str, url: str, specs: list[EventSpec]) -> None:
-    """Empty the table and the streams, then publish `specs`."""
-    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
-        await conn.execute(TRUNCATE)
-    client = aredis.Redis.from_url(url)
-    await client.flushdb()
-    pub = Publisher(client, source="bench", prefix=PREFIX, shards=4)
-    for i in range(0, len(specs), 200):
-        await pub.publish_many(specs[i : i + 200])
-    await pub.aclose()
-    await client.aclose()
+    """Empty the table and the streams, then publish `specs` (200 a round trip: 33 KB each)."""
+    await publish_fresh(db, url, specs, truncate=TRUNCATE, prefix=PREFIX, chunk=200)
 
 
 async def worker(db: str, url: str, ms: MappingSet, specs: list[EventSpec], batch: int) -> float:
