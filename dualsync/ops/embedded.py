@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import time
 import warnings
+from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -54,17 +55,17 @@ def redis_reachable(url: str, timeout: float = 0.5) -> bool:
         client.close()
 
 
-class InWith:
+class InWith(ABC):
     """`with x:` starts `x` and, on the way out (errors included), closes it; `close` is
     `stop` unless a class has more to clean up."""
 
+    @abstractmethod
     def start(self) -> object:
         """Start (returns what the class says)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def stop(self) -> object:
         """Stop."""
-        raise NotImplementedError
 
     def close(self) -> None:
         """Stop, and release whatever else the object holds."""

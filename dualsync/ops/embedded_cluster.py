@@ -158,6 +158,11 @@ class EmbeddedRedisCluster(InWith):
             f"the embedded cluster never reached cluster_state:ok ({state})"
         )
 
+    def stop(self) -> None:
+        """Stop every node (idempotent); their data directories stay."""
+        for s in self.servers:
+            s.stop()
+
     def close(self) -> None:
         """Stop every node and remove the directories this object created."""
         for s in self.servers:
