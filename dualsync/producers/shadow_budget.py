@@ -83,12 +83,9 @@ class Timed(Generic[T]):
             try:
                 step = self.coro.throw(throw) if throw is not None else self.coro.send(send)
             except StopIteration as done:
-                self._add(time.perf_counter() - t - (clock.total_s - gc_before))
                 return done.value  # type: ignore[no-any-return]  # the coroutine's T
-            except BaseException:
+            finally:  # the step's time, however it ended
                 self._add(time.perf_counter() - t - (clock.total_s - gc_before))
-                raise
-            self._add(time.perf_counter() - t - (clock.total_s - gc_before))
             try:
                 send, throw = (yield step), None
             except BaseException as exc:  # noqa: BLE001 - cancellation goes into the coroutine

@@ -15,9 +15,7 @@ and `to_list()` gives the floats to whatever needs them (the verifier, a text CO
 from __future__ import annotations
 
 import struct
-import sys
-from array import array
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from bson.binary import Binary
@@ -58,20 +56,21 @@ class PackedVector(bytes):
         return values
 
 
-def _check(b: Binary) -> None:
+def _values(b: Binary) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """The float32s of a BSON binary vector (a view of its bytes, not a copy)."""
     if len(b) < _HEADER or b[0] != _FLOAT32 or b[1] != 0 or (len(b) - _HEADER) % 4:
         kind = f"0x{b[0]:02x}" if len(b) else "none"
         raise CoercionError(
             f"a BSON vector must hold float32 values (dtype 0x27, padding 0), not dtype {kind}"
         )
+    return np.frombuffer(b, _LITTLE_F32, offset=_HEADER)
 
 
 def packed_bson_vector(b: Binary) -> PackedVector:
     """A BSON binary vector of dtype float32 as pgvector's binary value; raises
     `CoercionError` for another dtype, NaN or infinity, or more dimensions than pgvector's
     header can say."""
-    _check(b)
-    values = np.frombuffer(b, _LITTLE_F32, offset=_HEADER)
+    values = _values(b)
     if len(values) > MAX_DIMS:
         raise CoercionError(f"a vector has at most {MAX_DIMS} dimensions, not {len(values)}")
     if not np.isfinite(values).all():
@@ -81,9 +80,5 @@ def packed_bson_vector(b: Binary) -> PackedVector:
 
 def bson_vector(b: Binary) -> list[float]:
     """The floats of a BSON binary vector of dtype float32."""
-    _check(b)
-    values = array("f")
-    values.frombytes(memoryview(b)[_HEADER:])
-    if sys.byteorder == "big":
-        values.byteswap()
-    return values.tolist()
+    floats: list[float] = _values(b).tolist()
+    return floats
