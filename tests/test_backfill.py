@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -174,11 +175,25 @@ async def test_stopped_with_chunks_read_ahead_commits_only_what_it_records(
     await pool.close()
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+def backfill_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """`dualsync backfill ARGS` as a process, its output captured."""
     return subprocess.Popen(
         [sys.executable, "-m", "dualsync.ops.cli", "backfill", *args],
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+
+
+def resume_applies_the_rest(
+    args: Sequence[str], env: dict[str, str], before: int, total: int
+) -> str:
+    """Run `backfill ARGS --resume` after a run that had applied `before` of `total`: it
+    succeeds and applies exactly the rest (nothing twice, nothing lost). Its stdout."""
+    again = backfill_cli(*args, "--resume", env=env)
+    stdout, stderr = again.communicate(timeout=120)
+    assert again.returncode == 0, stderr
+    applied = int(stdout.split("applied=")[1].split()[0])
+    assert before + applied == total, stdout  # nothing applied twice, nothing lost
+    return stdout
 
 
 @pytest.mark.slow
@@ -190,7 +205,7 @@ def test_sigkill_halfway_then_resume(db: str, ms: MappingSet, tmp_path: Path) ->
            "DUALSYNC_LOG_FORMAT": "json"}  # fmt: skip
     args = ("--mapping", str(DONNA / "mapping.yaml"), "--legacy-root", str(out), "--direct",
             "--chunk", "200", "--checkpoint", str(cp_path))  # fmt: skip
-    proc = _cli(*args, env=env)
+    proc = backfill_cli(*args, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         # every process's progress (the CLI's default, --processes auto, may fork several)
@@ -212,11 +227,7 @@ def test_sigkill_halfway_then_resume(db: str, ms: MappingSet, tmp_path: Path) ->
         time.sleep(0.01)
     [(before,)] = query(db, "select count(*) from dualsync.row_state")
     assert 0 < before < total
-    again = _cli(*args, "--resume", env=env)
-    stdout, stderr = again.communicate(timeout=120)
-    assert again.returncode == 0, stderr
-    applied = int(stdout.split("applied=")[1].split()[0])
-    assert before + applied == total, stdout  # nothing applied twice, nothing lost
+    resume_applies_the_rest(args, env, before, total)
     for entity, n in counts.items():
         assert count(db, ms.entity(entity).table) == n
     [(state,)] = query(db, "select count(*) from dualsync.row_state")

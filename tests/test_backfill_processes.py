@@ -11,7 +11,6 @@ import dataclasses
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from examples._stores import write_tree
 from examples.donna.generator import generate
 from tests import test_backfill
 from tests.examples._support import count, query
-from tests.test_backfill import DONNA
+from tests.test_backfill import DONNA, backfill_cli, resume_applies_the_rest
 
 ROOT = Path(__file__).resolve().parent.parent
 # the donna database (migrated once per module, emptied per test) and mapping fixtures
@@ -108,13 +107,6 @@ async def test_two_processes_fill_every_table_with_the_files_values(
     assert (job.applied, job.stale) == (0, 0)
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "dualsync.ops.cli", "backfill", *args],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
 def settle(db: str, pids: list[int]) -> None:
     """Wait until the killed processes are gone and their server backends too, so that a
     COMMIT sent just before a kill is counted now rather than after the count."""
@@ -161,7 +153,7 @@ def _a_third_in(db: str, ms: MappingSet, tmp_path: Path) -> _Run:
            "DUALSYNC_LOG_FORMAT": "json", "DUALSYNC_LOG_LEVEL": "WARNING"}  # fmt: skip
     args = ("--mapping", str(DONNA / "mapping.yaml"), "--legacy-root", str(out), "--direct",
             "--processes", "2", "--chunk", "50", "--checkpoint", str(cp_path))  # fmt: skip
-    proc = _cli(*args, env=env)
+    proc = backfill_cli(*args, env=env)
     deadline = time.monotonic() + 60
     while _sent(cp_path) < total // 3 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -189,17 +181,13 @@ def test_a_child_killed_mid_run_fails_it_in_one_line_and_resume_applies_the_rest
     assert 0 < before < total
     assert _sent(cp_path) <= before  # the checkpoint never runs ahead of what is committed
     # resuming with another process count is refused; with the same (or auto) it completes
-    other = _cli(*args[:-4], "--processes", "3", "--checkpoint", str(cp_path), "--resume",
+    other = backfill_cli(*args[:-4], "--processes", "3", "--checkpoint", str(cp_path), "--resume",
                  env=env)  # fmt: skip
     _, err = other.communicate(timeout=60)
     assert other.returncode == 1
     assert "started with 2 process(es)" in err
-    again = _cli(*args, "--resume", env=env)
-    stdout, stderr = again.communicate(timeout=120)
-    assert again.returncode == 0, stderr
-    applied = int(stdout.split("applied=")[1].split()[0])
+    stdout = resume_applies_the_rest(args, env, before, total)
     assert "processes=2" in stdout
-    assert before + applied == total, stdout  # nothing applied twice, nothing lost
     assert_complete(db, ms, counts)
     assert_users_match_their_files(db, out)
     cp = Checkpoint.load_run(cp_path)
@@ -220,11 +208,7 @@ def test_sigkill_of_the_parent_takes_its_children_and_resume_completes(
     settle(db, children)  # they died with it
     [(before,)] = query(db, "select count(*) from dualsync.row_state")
     assert 0 < before < total
-    again = _cli(*args, "--resume", env=env)
-    stdout, stderr = again.communicate(timeout=120)
-    assert again.returncode == 0, stderr
-    applied = int(stdout.split("applied=")[1].split()[0])
-    assert before + applied == total, stdout
+    resume_applies_the_rest(args, env, before, total)
     assert_complete(db, ms, counts)
 
 
@@ -309,9 +293,6 @@ def test_sigterm_stops_every_process_at_a_recorded_chunk(
     [(before,)] = query(db, "select count(*) from dualsync.row_state")
     assert 0 < before < total
     assert _sent(cp_path) == before  # every committed chunk recorded, none more
-    again = _cli(*args, "--resume", env=env)
-    stdout, stderr = again.communicate(timeout=120)
-    assert again.returncode == 0, stderr
+    stdout = resume_applies_the_rest(args, env, before, total)
     assert "stale=0" in stdout, stdout
-    assert before + int(stdout.split("applied=")[1].split()[0]) == total
     assert_complete(db, ms, counts)
