@@ -32,7 +32,8 @@ __all__ = ["Staged", "premap", "windowed"]
 _META = ("_ds_del", "_ds_ver", "_ds_eid")
 _META_TYPES = ("boolean", "bigint", "text")
 ident = sql.Identifier
-# Binary dumpers of the shop mapping's staging types (enum labels go as text). Kept apart
+# Binary dumpers of the shop's and dovvy's staging types (enum labels go as text; vectors
+# through pgvector's dumper, which configure_connection registers). Kept apart
 # from the worker's own table (dualsync.consumers.stage) so the ceiling does not move when
 # the worker changes.
 _DUMPERS = {
@@ -43,6 +44,8 @@ _DUMPERS = {
     "boolean": "bool",
     "timestamptz": "timestamptz",
     "jsonb": "jsonb",
+    "uuid": "uuid",
+    "double precision": "float8",
 }
 
 
@@ -69,7 +72,11 @@ class StageTable:
         )
 
     def dumpers(self) -> list[str]:
-        return ["text", *(_DUMPERS.get(t, "text") for t in self.types)]
+        return ["text", *(_dumper(t) for t in self.types)]
+
+
+def _dumper(pg_type: str) -> str:
+    return "vector" if pg_type.startswith("vector") else _DUMPERS.get(pg_type, "text")
 
 
 async def copy_rows(

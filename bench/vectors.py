@@ -8,7 +8,12 @@ migrations (the HNSW index is a post-load migration and is not built: a bulk loa
   worker process (two consumers: decode, map, COPY to staging, version gate, upsert,
   ack), timed from its first batch to its last;
 - copy: the same rows, mapped before the clock starts, in one binary COPY straight into
-  `content_embeddings` (pgvector's binary dumper): what Postgres takes, nothing more.
+  `content_embeddings` (pgvector's binary dumper): what Postgres takes, nothing more;
+- gated: the same mapped rows the way apply's fair ceiling writes them (bench._ceiling:
+  batch windows, a binary COPY to a temp staging table, the row_state gate, one
+  `INSERT ... ON CONFLICT`): what Postgres takes for an idempotent, gated upsert, with no
+  Redis and no parsing. Each vector is written twice (staging, then the table) and the
+  gate adds its row: this is the most any staged worker could reach, beside the COPY;
 - binary: the same chunks with each embedding published as a BSON binary vector
   (`$binary` subtype 9, float32), as a MongoDB app storing `BinData` vectors sends them:
   no JSON numbers to parse (dovvy itself keeps JSON arrays in files, so this is the figure
@@ -17,7 +22,8 @@ migrations (the HNSW index is a post-load migration and is not built: a bulk loa
   (default 2, one per core here): parsing 1536 numbers is Python's work, which more
   processes share out, and Postgres's share of the machine shrinks as they do.
 Recorded under `vectors`: `events_per_s`, `copy_per_s`, `ratio_to_copy` (issue target
->= 0.6; dovvy's JSON arrays, one process), `binary_events_per_s`, `binary_ratio_to_copy`,
+>= 0.6; dovvy's JSON arrays, one process), `gated_per_s`, `gated_ratio_to_copy`,
+`ratio_to_gated`, `binary_ratio_to_gated`, `binary_events_per_s`, `binary_ratio_to_copy`,
 `processes`, `processes_events_per_s`, `processes_ratio_to_copy`,
 `binary_processes_events_per_s`, `binary_processes_ratio_to_copy`; each the median
 of `--rounds`.
@@ -36,7 +42,16 @@ import psycopg
 from bson.binary import Binary, BinaryVectorDtype
 from psycopg import sql
 
-from bench._common import best_of, database_url, now, publish_fresh, record, redis_url
+from bench._ceiling import windowed
+from bench._common import (
+    best_of,
+    database_url,
+    freeze_workload,
+    now,
+    publish_fresh,
+    record,
+    redis_url,
+)
 from bench.apply import Window, drain_in_processes
 from dualsync.consumers.pool import configure_connection
 from dualsync.producers import EventSpec
@@ -119,11 +134,15 @@ async def run(events: int, batch: int, rounds: int, procs: int = 2) -> dict[str,
     ms = load_mapping(APP / "mapping.yaml")
     specs = workload(events)
     binary = as_binary(specs)
+    freeze_workload()
     with tempfile.TemporaryDirectory() as tmp, database_url(Path(tmp)) as db, redis_url() as url:
         Migrator(db, [core_set(), MigrationSet.from_dir(APP / "migrations")]).up()
         await worker(db, url, ms, specs[: max(events // 10, 1)], batch)  # warm-up
         t_worker = await best_of(rounds, lambda: worker(db, url, ms, specs, batch))
         t_copy = await best_of(rounds, lambda: copy(db, ms, specs))
+        t_gated = await best_of(
+            rounds, lambda: windowed(db, ms, specs, batch, gated=True, truncate=TRUNCATE)
+        )
         t_binary = await best_of(rounds, lambda: worker(db, url, ms, binary, batch))
         t_procs = await best_of(rounds, lambda: processes(db, url, specs, batch, procs))
         t_bin_procs = await best_of(rounds, lambda: processes(db, url, binary, batch, procs))
@@ -135,6 +154,10 @@ async def run(events: int, batch: int, rounds: int, procs: int = 2) -> dict[str,
         "events_per_s": round(n / t_worker),
         "copy_per_s": round(n / t_copy),
         "ratio_to_copy": round(t_copy / t_worker, 3),
+        "gated_per_s": round(n / t_gated),
+        "gated_ratio_to_copy": round(t_copy / t_gated, 3),
+        "ratio_to_gated": round(t_gated / t_worker, 3),
+        "binary_ratio_to_gated": round(t_gated / t_binary, 3),
         "binary_events_per_s": round(n / t_binary),
         "binary_ratio_to_copy": round(t_copy / t_binary, 3),
         "processes": procs,
@@ -145,7 +168,9 @@ async def run(events: int, batch: int, rounds: int, procs: int = 2) -> dict[str,
     }
     print(
         f"{ENTITY} (vector(1536)): worker {result['events_per_s']:,} events/s; binary COPY "
-        f"{result['copy_per_s']:,} rows/s -> ratio {result['ratio_to_copy']:.2f} (target >= 0.6); "
+        f"{result['copy_per_s']:,} rows/s -> ratio {result['ratio_to_copy']:.2f} (target >= 0.6; "
+        f"a staged, gated upsert of the mapped rows alone reaches "
+        f"{result['gated_ratio_to_copy']:.2f}); "
         f"as BSON binary vectors {result['binary_events_per_s']:,} events/s -> ratio "
         f"{result['binary_ratio_to_copy']:.2f}; with {procs} worker processes: ratio "
         f"{result['processes_ratio_to_copy']:.2f} (binary "
