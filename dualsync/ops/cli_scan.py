@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,10 +17,12 @@ from dualsync.ops.cli_options import (
     mapping_path,
 )
 from dualsync.ops.services import open_services
+from dualsync.producers.builder import EventSpec
 from dualsync.producers.publisher import Publisher
 from dualsync.producers.scanner import PassResult, Scanner, ScanState
 from dualsync.producers.scanner.watch import watch
 from dualsync.producers.stores import JsonDirStore, JsonFileStore, JsonLinesStore, open_stores
+from dualsync.producers.vector_payload import BinaryVectors
 from dualsync.redisconn import AnyRedis, connect
 from dualsync.schema.mapping import MappingSet, load_mapping
 from dualsync.settings import Settings, get_settings
@@ -113,11 +115,17 @@ def make_scanners(
             f"nothing to scan in {ms.path.name}: scanning reads JSON sources (json_dir, "
             "json_file, json_lines); an app on MongoDB publishes its own events"
         )
+    vectors = BinaryVectors(ms)
+
+    async def publish(specs: list[EventSpec]) -> Any:
+        """Publish with embeddings as binary vectors (vector_payload.py)."""
+        return await publisher.publish_many([vectors.spec(s) for s in specs])
+
     return [
         Scanner(
             store,
             ScanState(client, prefix, name),
-            publisher.publish_many,
+            publish,
             app_versions=ms.entity(name).version_field is not None,
         )
         for name, store in files.items()

@@ -23,6 +23,7 @@ from dualsync.errors import PermanentError
 from dualsync.logging import get_logger
 from dualsync.producers.builder import EventSpec
 from dualsync.producers.publisher import Publisher
+from dualsync.producers.vector_payload import BinaryVectors
 from dualsync.redisconn import AnyRedis
 from dualsync.schema.errors import EnvelopeError
 from dualsync.schema.legacy import LegacyRecord
@@ -153,6 +154,7 @@ class StreamSink:
         self.max_lag = max_lag
         self._validate = validate
         self._parent_wait_s = parent_wait_s
+        self._vectors = BinaryVectors(ms)
         self.waited_s = 0.0
 
     async def wait_applied(self) -> None:
@@ -181,12 +183,14 @@ class StreamSink:
             delay = min(delay * 2, 1.0)
 
     def prepare(self, entity: str, records: list[LegacyRecord], versions: list[int]) -> Prepared:
-        """Validate the chunk against the mapping and build its event specs."""
+        """Validate the chunk against the mapping and build its event specs (embeddings
+        as binary vectors: vector_payload.py)."""
         bad = []
         if self._validate:
             bad = [b for r in records if (b := check(self._ms, entity, r)) is not None]
+        payload = self._vectors.payload
         specs = [
-            EventSpec(entity, r.key, "upsert", r.doc, v)
+            EventSpec(entity, r.key, "upsert", payload(entity, r.doc), v)
             for r, v in zip(records, versions, strict=True)
         ]
         return Prepared(entity, bad, specs)
