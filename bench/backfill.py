@@ -15,7 +15,14 @@ servers (embedded unless DATABASE_URL / REDIS_URL are set):
   forked processes (auto: one per core, at most 4; recorded as `processes`), each opening
   the store from the folder itself; for the others in one process (their stores are
   objects of this process: mongomock cannot cross a fork);
-- direct_1proc (JSON directory): the same in one process, so both figures are on record.
+- direct_1proc (JSON directory): the same in one process, so both figures are on record;
+- map, apply (JSON directory): where a direct run's time goes, each alone in one process
+  over records read before the clock starts: `map` is the mapping (`to_rows`) of every
+  record; `apply` is the batch path (`consumers.apply_batch`: COPY to staging, the gate,
+  upserts, child replacement) over rows mapped before the clock starts, chunks of 1,000,
+  i.e. Postgres's share and psycopg's COPY. A direct run costs about read + map + apply
+  of CPU, which `--processes` can spread over the cores, but not below their sum divided
+  by the cores (Postgres runs on the same ones).
 Each figure is the median of `--rounds` and is docs/s. `direct_ratio` (top level) is the
 JSON directory's direct / read: the issue's target is >= 0.5 (the backfill adds at most
 as much time as reading and parsing the files takes); `direct_ratio_1proc` is the same
@@ -35,11 +42,15 @@ import psycopg
 import redis.asyncio as aredis
 
 from bench._common import best_of, database_url, record, redis_url
+from dualsync.consumers.apply import apply_batch
+from dualsync.consumers.change import Change, collapse
+from dualsync.consumers.pool import configure_connection
 from dualsync.logging import configure_logging
 from dualsync.ops.cli_backfill import run_backfill
 from dualsync.ops.databases import fresh_database
 from dualsync.producers.backfill import BackfillOptions
 from dualsync.producers.backfill.processes import auto_processes
+from dualsync.producers.clock import uuid7
 from dualsync.producers.stores import LegacyStores, open_stores
 from dualsync.schema.legacy import LegacyStore
 from dualsync.schema.mapping import MappingSet, load_mapping
@@ -64,6 +75,58 @@ async def _read(store: LegacyStore) -> float:
     async for chunk in store.iter_records(chunk=1000):
         n += len(chunk)
     return time.perf_counter() - t0
+
+
+async def _records(store: LegacyStore) -> list[Any]:
+    return [r async for chunk in store.iter_records(chunk=1000) for r in chunk]
+
+
+async def _map(ms: MappingSet, entity: str, store: LegacyStore) -> float:
+    records = await _records(store)
+    to_rows = ms.entity(entity).to_rows
+    t0 = time.perf_counter()
+    for r in records:
+        to_rows(r.key, r.doc)
+    return time.perf_counter() - t0
+
+
+async def _apply(db: str, ms: MappingSet, entity: str, store: LegacyStore) -> float:
+    to_rows = ms.entity(entity).to_rows
+    changes = [
+        Change(entity, r.key, 1, deleted=False, event_id=uuid7(), rows=to_rows(r.key, r.doc))
+        for r in await _records(store)
+    ]
+    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+        await configure_connection(conn)
+        await conn.execute(
+            f"truncate {ms.entity(entity).table}, dualsync.row_state cascade".encode()
+        )
+        t0 = time.perf_counter()
+        for i in range(0, len(changes), 1000):
+            await apply_batch(conn, ms, collapse(changes[i : i + 1000]))
+        return time.perf_counter() - t0
+
+
+async def _components(
+    out: dict[str, Any],
+    rounds: int,
+    read_s: float,
+    db: str,
+    ms: MappingSet,
+    entity: str,
+    store: LegacyStore,
+) -> str:
+    """Map alone and apply alone into `out`; their line of the printout."""
+    n = out["docs"]
+    map_s = await best_of(rounds, lambda: _map(ms, entity, store))
+    apply_s = await best_of(rounds, lambda: _apply(db, ms, entity, store))
+    out["map_docs_per_s"] = round(n / map_s)
+    out["apply_docs_per_s"] = round(n / apply_s)
+    out["map_ratio_to_read"] = round(read_s / map_s, 3)
+    out["apply_ratio_to_read"] = round(read_s / apply_s, 3)
+    return (
+        f"   map alone {out['map_docs_per_s']:>7,}/s, apply alone {out['apply_docs_per_s']:>7,}/s"
+    )
 
 
 async def _case(
@@ -126,11 +189,13 @@ async def _case(
         "direct_ratio_to_read": round(read_s / direct_s, 3),
     }
     one = ""
+    if name == "json_dir":
+        one += await _components(out, rounds, read_s, db, ms, entity, store)
     if procs > 1:
         one_s = await best_of(rounds, lambda: run("direct", 1))
         out["direct_docs_per_s_1proc"] = round(n / one_s)
         out["direct_ratio_to_read_1proc"] = round(read_s / one_s, 3)
-        one = (
+        one += (
             f"   1 process {out['direct_docs_per_s_1proc']:>7,}/s "
             f"({out['direct_ratio_to_read_1proc']:.2f})"
         )
