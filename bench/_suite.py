@@ -53,7 +53,7 @@ BENCHES: Final = (
     Bench("memory", ("--events", "1000000", "--keys", "30000", "--backlog", "30000"),
           ("--events", "3000", "--keys", "300", "--backlog", "1000")),
     Bench("vectors", ("--events", "5000", "--rounds", "1"), ("--events", "200", "--rounds", "1"),
-          rounds=2),
+          rounds=2, warmup=1),
     Bench("apply_cluster", ("--events", "20000", "--processes", "1,2", "--rounds", "1"),
           ("--events", "500", "--processes", "1", "--rounds", "1")),
 )  # fmt: skip
