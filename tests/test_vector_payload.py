@@ -19,6 +19,7 @@ from bson.binary import Binary
 
 from dualsync.ops.cli_backfill import run_backfill
 from dualsync.ops.cli_scan import make_scanners
+from dualsync.ops.verify.repair import Repair, apply_repairs
 from dualsync.producers import Publisher, stream_keys
 from dualsync.producers.backfill import BackfillOptions
 from dualsync.producers.vector_payload import BinaryVectors, vector_fields
@@ -150,3 +151,30 @@ async def test_a_stream_backfill_applies_the_same_floats(
     for d in docs:
         stored = rows[d.doc["contentPath"] + d.doc["text"]]
         assert array("f", json.loads(stored)) == array("f", d.doc["embedding"])
+
+
+async def test_a_repair_sends_binary_vectors(
+    require_vector: None, pg_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    migrator(DOVVY, pg_url).up()
+    ms = load_mapping(DOVVY / "mapping.yaml")
+    [doc] = [d for d in generate(10, 5) if d.entity == ENTITY][:1]
+    client = aredis.Redis.from_url(redis_url)
+    try:
+        async with (
+            await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn,
+            Publisher(client, source="repair", prefix=redis_prefix, shards=2) as pub,
+        ):
+            cur = await conn.execute(
+                "insert into dualsync.verify_runs (entity, mode, status, sampled, drift) "
+                "values (%s, 'sample', 'done', 1, 1) returning id",
+                [ENTITY],
+            )
+            [(run_id,)] = await cur.fetchall()
+            repair = Repair(run_id, ENTITY, doc.key, "missing_in_target", "upsert", None, doc.doc)
+            assert await apply_repairs(conn, pub, [repair], BinaryVectors(ms)) == 1
+    finally:
+        await client.aclose()
+    [payload] = await payloads_of(redis_url, redis_prefix)
+    assert b'"$binary"' in payload
+    assert b'"embedding":[' not in payload

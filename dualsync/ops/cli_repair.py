@@ -21,6 +21,7 @@ from dualsync.ops.services import open_services
 from dualsync.ops.verify.repair import Repair, apply_repairs, latest_runs, plan_repairs
 from dualsync.producers.publisher import Publisher
 from dualsync.producers.stores import LegacyStores, open_stores
+from dualsync.producers.vector_payload import BinaryVectors
 from dualsync.redisconn import connect
 from dualsync.schema.mapping import MappingSet, load_mapping
 from dualsync.settings import Settings, get_settings
@@ -102,7 +103,7 @@ async def run_repair(
                 pub_ = Publisher(client, source=source, prefix=settings.prefix,
                                  shards=settings.shards)  # fmt: skip
                 async with pub_ as pub:
-                    return plan, await apply_repairs(conn, pub, plan)
+                    return plan, await apply_repairs(conn, pub, plan, BinaryVectors(ms))
             finally:
                 await client.aclose()
     finally:

@@ -3,8 +3,8 @@
 A 1536-number embedding is ~33 KB of JSON text, and parsing it is most of what a worker
 spends on such an event (bench/vectors.py: JSON arrays apply at about a third of the
 events/s of the same events with BSON binary vectors). When dualsync itself builds the
-events from legacy documents (the stream backfill, the change scanner), it sends the
-cheap form: a `bson.Binary` vector of float32s (`$binary` subtype 9, as
+events from legacy documents (the stream backfill, the change scanner, `repair`), it
+sends the cheap form: a `bson.Binary` vector of float32s (`$binary` subtype 9, as
 `Binary.from_vector`, the Node SDK's `ext.vector()` and the PHP SDK's `Ext::vector()`
 write it), which the worker unpacks at C speed. pgvector stores float32, so the row is
 the same either way (the float64 a JSON file holds is rounded to the nearest float32 by

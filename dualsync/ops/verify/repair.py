@@ -21,6 +21,7 @@ import psycopg
 
 from dualsync.producers.builder import EventSpec
 from dualsync.producers.publisher import Publisher
+from dualsync.producers.vector_payload import BinaryVectors
 from dualsync.schema.legacy import LegacyStore
 from dualsync.schema.mapping import EntityMapping
 
@@ -79,9 +80,13 @@ async def plan_repairs(
 
 
 async def apply_repairs(
-    conn: psycopg.AsyncConnection[Any], publisher: Publisher, repairs: list[Repair]
+    conn: psycopg.AsyncConnection[Any],
+    publisher: Publisher,
+    repairs: list[Repair],
+    vectors: BinaryVectors | None = None,
 ) -> int:
-    """Publish every repair (lowering the gate for app-versioned ones) and audit it."""
+    """Publish every repair (lowering the gate for app-versioned ones) and audit it; with
+    `vectors`, embeddings go as binary vectors, as the backfill sends them."""
     who = getpass.getuser()
     done = 0
     for r in repairs:
@@ -91,9 +96,8 @@ async def apply_repairs(
                 "and version >= %s",
                 [max(r.version - 1, 0), r.entity, r.key, r.version],
             )
-        [pub] = await publisher.publish_many(
-            [EventSpec(r.entity, r.key, r.action, r.doc, r.version)]
-        )
+        spec = EventSpec(r.entity, r.key, r.action, r.doc, r.version)
+        [pub] = await publisher.publish_many([spec if vectors is None else vectors.spec(spec)])
         await conn.execute(
             "insert into dualsync.repairs (run_id, entity, key, action, version, event_id, "
             "repaired_by) values (%s, %s, %s, %s, %s, %s, %s)",
