@@ -286,7 +286,7 @@ def test_bad_since_is_one_line_exit_1_before_any_database(
     assert isinstance(result.exception, ConfigError)  # main() prints it as one line, exit 1
     message = str(result.exception)
     assert "\n" not in message
-    assert message.startswith("--since 'bogus': use an age like 30m, 24h, 7d")
+    assert message.startswith("--since 'bogus': use an age like 30m, 12h, 7d or 1h30m, or an ISO")
 
 
 def test_no_runs_says_to_run_verify(seeded: dict[str, int], env: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -14,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dualsync.ops import dlq
+from dualsync.ops.ages import AGE_EXAMPLES, parse_age
 from dualsync.ops.services import open_services
 from dualsync.redisconn import AnyRedis, connect
 from dualsync.settings import get_settings
@@ -22,8 +22,6 @@ app = typer.Typer(
     help="Dead letters: events that could not be applied, with the reason.", no_args_is_help=True
 )
 _console = Console(soft_wrap=True)
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 T = TypeVar("T")
 
 
@@ -42,10 +40,13 @@ def _run(fn: Callable[[AnyRedis], Awaitable[T]]) -> T:
 
 
 def _duration(text: str) -> dt.timedelta:
-    m = _DURATION.match(text.strip())
-    if not m:
-        raise typer.BadParameter(f"{text!r}: use a number and a unit, e.g. 30m, 12h, 7d")
-    return dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    try:
+        age = parse_age(text)
+    except OverflowError:
+        age = None
+    if age is None:
+        raise typer.BadParameter(f"{text!r}: use numbers with units, e.g. {AGE_EXAMPLES}")
+    return age
 
 
 @app.command("list")
@@ -109,7 +110,7 @@ def replay_cmd(
 
 @app.command()
 def purge(
-    older_than: Annotated[str, typer.Option(help="Age, e.g. 7d, 12h, 30m.")],
+    older_than: Annotated[str, typer.Option(help="Age, e.g. 7d, 12h, 30m, 1h30m.")],
 ) -> None:
     """Delete dead letters older than the given age (and their stored originals)."""
     age = _duration(older_than)

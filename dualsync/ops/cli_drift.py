@@ -70,7 +70,7 @@ def report_document(report: DriftReport) -> dict[str, Any]:
 def drift(
     entity: EntityOption = None,
     since: Annotated[
-        str, typer.Option(help="Window start: an age (30m, 24h, 7d) or an ISO 8601 time.")
+        str, typer.Option(help="Window start: an age (30m, 24h, 7d, 1h30m) or an ISO 8601 time.")
     ] = "7d",
     limit: Annotated[
         int, typer.Option(min=1, max=1000, help="Trend: at most this many runs per entity.")

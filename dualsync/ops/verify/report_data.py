@@ -10,7 +10,6 @@ only fingerprints of values are stored, so nothing here can leak a raw value.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from psycopg.rows import dict_row
 
 from dualsync.errors import ConfigError
 from dualsync.logging import get_logger
+from dualsync.ops.ages import AGE_EXAMPLES, parse_age
 
 __all__ = ["BadSinceError", "DriftReport", "EntityReport", "FieldCount", "Finding", "Repair"]
 __all__ += ["Run", "load_report", "parse_since"]
@@ -29,9 +29,6 @@ log = get_logger(__name__)
 
 EXAMPLES_PER_KIND: Final = 5
 FINDINGS_CAP: Final = 500
-_AGE = re.compile(r"(\d+)\s*([smhdw])", re.IGNORECASE)
-_AGES = re.compile(r"(?:\d+\s*[smhdw]\s*)+", re.IGNORECASE)
-_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 # Runs are filtered by the window (started_at) and `--entity` (ents null means every one).
 # The newest `limit` runs of each entity in the window, oldest first.
@@ -82,13 +79,10 @@ def parse_since(text: str, now: dt.datetime) -> dt.datetime:
     An ISO 8601 time without an offset is UTC. Raises `BadSinceError` (one line).
     """
     value = text.strip()
-    hint = "use an age like 30m, 24h, 7d or an ISO 8601 time like 2026-03-01T12:00Z"
+    hint = f"use an age like {AGE_EXAMPLES}, or an ISO 8601 time like 2026-03-01T12:00Z"
     try:
-        if _AGES.fullmatch(value):
-            age = sum(
-                (dt.timedelta(**{_UNIT[u.lower()]: int(n)}) for n, u in _AGE.findall(value)),
-                dt.timedelta(),
-            )
+        age = parse_age(value)
+        if age is not None:
             if not age:
                 raise BadSinceError(f"--since {text!r}: the age must be more than zero")
             return now - age
