@@ -21,12 +21,12 @@ elsewhere in the document) shows the vector as its `$binary` value.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import TYPE_CHECKING, Any
 
 from bson.binary import Binary, BinaryVectorDtype
 
 from dualsync.producers.builder import EventSpec
+from dualsync.schema.mapping.coerce_vector import finite_floats
 
 if TYPE_CHECKING:
     from dualsync.schema.mapping import EntityMapping, MappingSet
@@ -53,9 +53,7 @@ def vector_fields(em: EntityMapping) -> tuple[str, ...]:
 def _packed(value: Any) -> Binary | None:
     """`value` as a float32 BSON vector, or None when it is not a list of finite floats
     that float32 can hold."""
-    if type(value) is not list or not value:
-        return None
-    if list(map(type, value)).count(float) != len(value) or not math.isfinite(sum(value)):
+    if type(value) is not list or not value or not finite_floats(value):
         return None
     try:
         return Binary.from_vector(value, BinaryVectorDtype.FLOAT32)

@@ -27,6 +27,7 @@ from dualsync.schema.mapping.coerce_time import to_date, to_time, to_timestamptz
 from dualsync.schema.mapping.coerce_vector import (
     BSON_VECTOR_SUBTYPE,
     PackedVector,
+    finite_floats,
     packed_bson_vector,
 )
 
@@ -245,11 +246,7 @@ def vector_coercer(dim: int) -> Coercer:
             raise CoercionError(f"expected an array of {dim} numbers")
         if len(v) != dim:
             raise CoercionError(f"vector has {len(v)} dimensions, the column has {dim}")
-        # Every element exactly a float and the sum finite (so none is NaN or infinite):
-        # the values as they are, checked at C speed instead of one call per dimension.
-        # (list.count compares the types by identity first: a third cheaper than building
-        # the set of them.)
-        if list(map(type, v)).count(float) == dim and math.isfinite(sum(v)):
+        if finite_floats(v):  # the values as they are
             return v if type(v) is list else list(v)
         out = [to_float(x) for x in v]
         if not all(math.isfinite(x) for x in out):

@@ -14,6 +14,7 @@ and `to_list()` gives the floats to whatever needs them (the verifier, a text CO
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any, Final
 
@@ -22,7 +23,13 @@ from bson.binary import Binary
 
 from dualsync.schema.mapping.coerce_base import CoercionError
 
-__all__ = ["BSON_VECTOR_SUBTYPE", "PackedVector", "bson_vector", "packed_bson_vector"]
+__all__ = [
+    "BSON_VECTOR_SUBTYPE",
+    "PackedVector",
+    "bson_vector",
+    "finite_floats",
+    "packed_bson_vector",
+]
 
 #: `BinData` subtype of a BSON vector
 BSON_VECTOR_SUBTYPE: Final = 9
@@ -54,6 +61,13 @@ class PackedVector(bytes):
         """The values as Python floats (float32 exactly, widened)."""
         values: list[float] = np.frombuffer(self, _BIG_F32, offset=_PG_HEADER.size).tolist()
         return values
+
+
+def finite_floats(values: list[Any] | tuple[Any, ...]) -> bool:
+    """Every element exactly a float and the sum finite (so none is NaN or infinite): the
+    values as they are, checked at C speed instead of one call per dimension. (list.count
+    compares the types by identity first: a third cheaper than building the set of them.)"""
+    return list(map(type, values)).count(float) == len(values) and math.isfinite(sum(values))
 
 
 def _values(b: Binary) -> np.ndarray[Any, np.dtype[np.float32]]:
