@@ -103,6 +103,8 @@ ROWS: Final = (
     Row("vectors.events_per_s", "vectors.copy_per_s", "vectors.ratio_to_copy", "of binary COPY"),
     Row("vectors.gated_per_s", "vectors.copy_per_s", "vectors.gated_ratio_to_copy",
         "of binary COPY (no worker: staged, gated upsert of mapped rows)"),
+    Row("vectors.apply_alone_per_s", "vectors.copy_per_s", "vectors.apply_alone_ratio_to_copy",
+        "of binary COPY (no worker: apply_batch of mapped rows, new keys COPYed)"),
     Row("vectors.events_per_s", "vectors.gated_per_s", "vectors.ratio_to_gated",
         "of the staged, gated upsert"),
     Row("vectors.binary_events_per_s", "vectors.gated_per_s", "vectors.binary_ratio_to_gated",

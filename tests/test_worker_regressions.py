@@ -104,21 +104,30 @@ async def test_delete_with_a_key_that_breaks_the_strategy_is_dead_lettered(
 def _failing_stage(
     monkeypatch: pytest.MonkeyPatch, key: str, make: Callable[[], Exception]
 ) -> list[int]:
-    """Make staging raise `make()` for any batch holding `key`; count the attempts.
+    """Make writing raise `make()` for any batch holding `key`; count the attempts.
 
     A fault injected in Python, between decode and Postgres: the apply path itself
-    raising something it never raised before (a bug, a library surprise).
+    raising something it never raised before (a bug, a library surprise). Both ways a
+    row reaches its table raise: staged, and COPYed straight in as a new key.
     """
-    real = apply_mod._stage_rows
+    real_stage, real_copy = apply_mod._stage_rows, apply_mod._copy_or_stage
     calls = [0]
 
-    def stage(plan: Any, changes: Sequence[Change]) -> Any:
+    def check(changes: Sequence[Change]) -> None:
         if any(c.key == key for c in changes):
             calls[0] += 1
             raise make()
-        return real(plan, changes)
+
+    def stage(plan: Any, changes: Sequence[Change]) -> Any:
+        check(changes)
+        return real_stage(plan, changes)
+
+    async def copy_or_stage(cur: Any, ep: Any, changes: list[Change], fresh: Any) -> Any:
+        check(changes)
+        return await real_copy(cur, ep, changes, fresh)
 
     monkeypatch.setattr(apply_mod, "_stage_rows", stage)
+    monkeypatch.setattr(apply_mod, "_copy_or_stage", copy_or_stage)
     return calls
 
 

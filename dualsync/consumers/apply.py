@@ -20,7 +20,8 @@ from typing import Any
 import psycopg
 
 from dualsync.consumers.change import Change
-from dualsync.consumers.plan import EntityPlan, MappingPlan, plan_for
+from dualsync.consumers.fresh import KeyTakenError, copy_fresh, fresh_entities
+from dualsync.consumers.plan import GATE_STAGE, EntityPlan, MappingPlan, plan_for
 from dualsync.consumers.stage import WINNERS, copy_rows, ensure_tables
 from dualsync.schema.mapping import MappingSet
 
@@ -29,11 +30,13 @@ __all__ = ["ApplyResult", "apply_batch"]
 
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
-    """Counts of one batch: events that changed Postgres, and those that lost the gate."""
+    """Counts of one batch: events that changed Postgres, and those that lost the gate
+    (`direct`: of the applied, the new keys COPYed straight into their table)."""
 
     applied: int
     deleted: int
     stale: int
+    direct: int = 0
 
 
 def _stage_rows(plan: EntityPlan, changes: Sequence[Change]) -> tuple[list[Any], list[list[Any]]]:
@@ -53,6 +56,13 @@ def _stage_rows(plan: EntityPlan, changes: Sequence[Change]) -> tuple[list[Any],
     return rows, child_rows
 
 
+async def _stage(cur: psycopg.AsyncCursor[Any], ep: EntityPlan, changes: Sequence[Change]) -> None:
+    rows, child_rows = _stage_rows(ep, changes)
+    await copy_rows(cur, ep.stage, rows)
+    for cp, crow in zip(ep.children, child_rows, strict=True):
+        await copy_rows(cur, cp.stage, crow)
+
+
 async def apply_batch(
     conn: psycopg.AsyncConnection[Any],
     ms: MappingSet,
@@ -64,7 +74,9 @@ async def apply_batch(
 
     `on_staged` is called once the rows are COPYed, when what is left is Postgres's work
     (the gate, the upserts, the commit): the worker decodes its next batch from then on.
-    Raises psycopg errors unchanged: the worker classifies them (retry, bisect, dead-letter).
+    Entities whose new keys COPY straight into their table (`fresh.py`) stage only their
+    gate rows first; their rows follow the gate. Raises psycopg errors unchanged: the
+    worker classifies them (retry, bisect, dead-letter).
     """
     if not changes:
         return ApplyResult(0, 0, 0)
@@ -73,32 +85,84 @@ async def apply_batch(
     by_entity: dict[str, list[Change]] = {}
     for c in changes:
         by_entity.setdefault(c.entity, []).append(c)
-    applied = 0
+    fast = await fresh_entities(conn, [plan.entities[n] for n in by_entity])
+    try:
+        return await _apply(conn, plan, by_entity, fast, on_staged)
+    except KeyTakenError:
+        # A new key's row was there already (rolled back): this batch goes staged.
+        return await _apply(conn, plan, by_entity, frozenset(), None)
+
+
+async def _apply(
+    conn: psycopg.AsyncConnection[Any],
+    plan: MappingPlan,
+    by_entity: dict[str, list[Change]],
+    fast: frozenset[str],
+    on_staged: Callable[[], object] | None,
+) -> ApplyResult:
     async with conn.transaction(), conn.cursor() as cur:
+        gate_rows: list[tuple[str, str, int, bool, str]] = []
         for name, group in by_entity.items():
-            ep = plan.entities[name]
-            rows, child_rows = _stage_rows(ep, group)
-            await copy_rows(cur, ep.stage, rows)
-            for cp, crow in zip(ep.children, child_rows, strict=True):
-                await copy_rows(cur, cp.stage, crow)
+            if name in fast:
+                gate_rows.extend((c.key, name, c.version, c.deleted, c.event_id) for c in group)
+            else:
+                await _stage(cur, plan.entities[name], group)
+        await copy_rows(cur, GATE_STAGE, gate_rows)
         if on_staged is not None:
             on_staged()
-        await cur.execute(plan.gate)
-        winners = max(cur.rowcount, 0)
+        await cur.execute(plan.gate, (sorted(fast),))
+        row = await cur.fetchone()
+        assert row is not None  # noqa: S101 - an aggregate returns one row
+        winners: int = row[0]
+        fresh = set(zip(row[1], row[2], strict=True))
+        applied = direct = 0
         if winners:
-            applied = await _write_winners(cur, plan, by_entity)
-    return ApplyResult(applied=applied, deleted=winners - applied, stale=len(changes) - winners)
+            applied, direct = await _write_winners(cur, plan, by_entity, fast, fresh)
+    total = sum(map(len, by_entity.values()))
+    return ApplyResult(
+        applied=applied, deleted=winners - applied, stale=total - winners, direct=direct
+    )
+
+
+async def _copy_or_stage(
+    cur: psycopg.AsyncCursor[Any],
+    ep: EntityPlan,
+    changes: list[Change],
+    fresh: set[tuple[str, str]],
+) -> tuple[int, bool]:
+    """COPY the entity's fresh upserts into its table and stage the rest (all of them when
+    a key turns out to be there already): how many were COPYed, and whether any was staged."""
+    name = ep.mapping.name
+    new: list[Change] = []
+    rest: list[Change] = []
+    for c in changes:
+        (new if c.rows is not None and (name, c.key) in fresh else rest).append(c)
+    if new and not await copy_fresh(cur, ep, [c.rows.values for c in new if c.rows]):
+        new, rest = [], changes  # nothing was sent
+    if rest:
+        await _stage(cur, ep, rest)
+    return len(new), bool(rest)
 
 
 async def _write_winners(
-    cur: psycopg.AsyncCursor[Any], plan: MappingPlan, by_entity: dict[str, list[Change]]
-) -> int:
-    """Upserts and child replacement parents-first, then deletes children-first."""
-    applied = 0
+    cur: psycopg.AsyncCursor[Any],
+    plan: MappingPlan,
+    by_entity: dict[str, list[Change]],
+    fast: frozenset[str],
+    fresh: set[tuple[str, str]],
+) -> tuple[int, int]:
+    """Parents first: fresh rows COPYed, upserts and child replacement; then deletes
+    children-first. Returns (applied, of which COPYed)."""
+    applied = direct = 0
     for name in plan.order:
         if name not in by_entity:
             continue
         ep = plan.entities[name]
+        if name in fast:
+            copied, staged = await _copy_or_stage(cur, ep, by_entity[name], fresh)
+            direct += copied
+            if not staged:
+                continue
         await cur.execute(ep.upsert)
         applied += max(cur.rowcount, 0)
         for cp in ep.children:
@@ -107,4 +171,4 @@ async def _write_winners(
     for name in reversed(plan.order):
         if name in by_entity and any(c.deleted for c in by_entity[name]):
             await cur.execute(plan.entities[name].delete)
-    return applied
+    return applied + direct, direct

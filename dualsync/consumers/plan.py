@@ -17,7 +17,7 @@ from dualsync.consumers.stage import StageTable
 if TYPE_CHECKING:
     from dualsync.schema.mapping import ChildMapping, EntityMapping, MappingSet
 
-__all__ = ["ChildPlan", "EntityPlan", "MappingPlan", "plan_for"]
+__all__ = ["GATE_STAGE", "ChildPlan", "EntityPlan", "MappingPlan", "plan_for"]
 
 
 def _select_list(alias: str, columns: tuple[str, ...], types: tuple[str, ...]) -> sql.Composable:
@@ -67,7 +67,7 @@ class MappingPlan:
 
     def stage_tables(self) -> list[StageTable]:
         """Every staging table of the set."""
-        out = []
+        out = [GATE_STAGE]
         for p in self.entities.values():
             out.append(p.stage)
             out.extend(c.stage for c in p.children)
@@ -85,15 +85,32 @@ GATE_COLUMNS = ("_ds_ver", "_ds_del", "_ds_eid")
 _GATE_TYPES = ("bigint", "boolean", "text")
 
 
+#: the gate rows of entities whose fresh keys COPY straight into their table (fresh.py)
+GATE_STAGE = StageTable("ds_gate", ("entity", *GATE_COLUMNS), ("text", *_GATE_TYPES))
+
+
 def _gate_sql(entities: list[tuple[str, StageTable]]) -> sql.Composed:
-    """One `row_state` upsert over every entity's staged rows, in (entity, key) order (the
-    lock order every worker shares); its winners go to `ds_win`. Same or older versions
-    lose, and a delete leaves its tombstone, so a late old upsert cannot resurrect."""
+    """One `row_state` upsert over every entity's staged rows (and `ds_gate`'s), in
+    (entity, key) order (the lock order every worker shares); its winners go to `ds_win`.
+    Same or older versions lose, and a delete leaves its tombstone, so a late old upsert
+    cannot resurrect.
+
+    It returns one row: the number of winners, and the entities and keys of the winning
+    upserts of the entities given as its parameter (a text array) whose row_state row it
+    inserted rather than updated (`xmax = 0`): keys the gate has never seen. That is a
+    hint only, which `fresh.py` checks against the target's unique index."""
     staged = sql.SQL(" union all ").join(
-        sql.SQL("select {e} as entity, _ds_key, _ds_ver, _ds_del, _ds_eid from {s}").format(
-            e=sql.Literal(name), s=sql.Identifier(stage.name)
-        )
-        for name, stage in entities
+        [
+            sql.SQL("select {e} as entity, _ds_key, _ds_ver, _ds_del, _ds_eid from {s}").format(
+                e=sql.Literal(name), s=sql.Identifier(stage.name)
+            )
+            for name, stage in entities
+        ]
+        + [
+            sql.SQL("select entity, _ds_key, _ds_ver, _ds_del, _ds_eid from {s}").format(
+                s=sql.Identifier(GATE_STAGE.name)
+            )
+        ]
     )
     return sql.SQL(
         "with g as (\n"
@@ -104,9 +121,13 @@ def _gate_sql(entities: list[tuple[str, StageTable]]) -> sql.Composed:
         "    set version = excluded.version, deleted = excluded.deleted,\n"
         "        event_id = excluded.event_id, applied_at = now()\n"
         "    where rs.version < excluded.version\n"
-        "  returning entity, key, deleted\n"
+        "  returning entity, key, deleted, (rs.xmax = 0 and not deleted\n"
+        "    and entity = any(%s::text[])) as fresh\n"
+        "), w as (\n"
+        "  insert into ds_win (entity, _ds_key, deleted) select entity, key, deleted from g\n"
         ")\n"
-        "insert into ds_win (entity, _ds_key, deleted) select entity, key, deleted from g"
+        "select count(*), coalesce(array_agg(entity) filter (where fresh), '{{}}'),\n"
+        "  coalesce(array_agg(key) filter (where fresh), '{{}}') from g"
     ).format(staged=staged)
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "WINNERS",
     "StageTable",
     "binary_types",
+    "copy_binary",
     "copy_rows",
     "ensure_tables",
     "register_packed_vectors",
@@ -234,20 +235,36 @@ def _text_rows(table: StageTable, rows: Sequence[Sequence[Any]]) -> Iterable[Seq
     return (tuple(vector_text(v) if i in vec else v for i, v in enumerate(r)) for r in rows)
 
 
+async def copy_binary(
+    cur: psycopg.AsyncCursor[Any],
+    stmt: sql.Composed,
+    kinds: tuple[str, ...],
+    rows: Iterable[Sequence[Any]],
+) -> bool:
+    """A binary COPY (`stmt`, which says `format binary`) of rows with these dumpers; False,
+    with nothing sent, when the connection lacks one of them (pgvector not registered)."""
+    oids = _oids(cur, kinds)
+    if oids is None:
+        return False
+    if "vector" in kinds:
+        _use_vector_dumper(cur, kinds)
+    async with cur.copy(stmt) as copy:
+        copy.set_types(oids)
+        for row in rows:
+            await copy.write_row(row)
+    return True
+
+
 async def copy_rows(
     cur: psycopg.AsyncCursor[Any], table: StageTable, rows: Sequence[Sequence[Any]]
 ) -> None:
     """COPY rows (each starting with the legacy key) into a staging table."""
     if not rows:
         return
-    oids = _oids(cur, table.binary)
-    if oids is not None and table.vectors and table.binary is not None:
-        _use_vector_dumper(cur, table.binary)
-    async with cur.copy(table.copy_sql(binary=oids is not None)) as copy:
-        if oids is not None:
-            copy.set_types(oids)
-            for row in rows:
-                await copy.write_row(row)
-            return
+    if table.binary is not None and await copy_binary(
+        cur, table.copy_sql(binary=True), table.binary, rows
+    ):
+        return
+    async with cur.copy(table.copy_sql()) as copy:
         for row in _text_rows(table, rows):
             await copy.write_row(row)
