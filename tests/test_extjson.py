@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import uuid
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
-from bson import ObjectId
+from bson import ObjectId, json_util
+from bson.binary import Binary, UuidRepresentation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -120,3 +123,61 @@ def test_invalid_input_is_a_value_error(raw: bytes) -> None:
 def test_unencodable_type_names_it() -> None:
     with pytest.raises(TypeError, match="complex"):
         dumps_payload({"z": 1j})
+
+
+def _pymongo(raw: str) -> Any:
+    """What pymongo's own parser makes of a payload (subtype 0 as bytes, as ours)."""
+    options = json_util.JSONOptions(uuid_representation=UuidRepresentation.STANDARD)
+    out = json_util.loads(raw, json_options=options)
+    return {k: bytes(v) if isinstance(v, Binary) and v.subtype == 0 else v for k, v in out.items()}
+
+
+@given(data=st.binary(max_size=300), subtype=st.integers(0, 255), upper=st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_binary_decodes_as_pymongo_decodes_it(data: bytes, subtype: int, upper: bool) -> None:
+    sub = f"{subtype:02x}"
+    raw = (
+        f'{{"b": {{"$binary": {{"base64": "{base64.b64encode(data).decode()}", '
+        f'"subType": "{sub.upper() if upper else sub}"}}}}}}'
+    )
+    try:
+        expected = _pymongo(raw)
+    except ValueError:  # a UUID subtype whose bytes are not 16 long
+        with pytest.raises(ValueError, match="Extended JSON"):
+            loads_payload(raw.encode())
+        return
+    got = loads_payload(raw.encode())
+    assert got == expected
+    assert type(got["b"]) is type(expected["b"])
+    if hasattr(expected["b"], "subtype"):
+        assert got["b"].subtype == expected["b"].subtype
+
+
+@pytest.mark.parametrize(
+    ("b64", "expected"),
+    [
+        ("aGVs\nbG8=", b"hello"),  # whitespace and newlines are skipped, as the stdlib does
+        ("aGVs bG8=", b"hello"),
+        ("", b""),
+    ],
+)
+def test_binary_base64_is_read_as_the_stdlib_reads_it(b64: str, expected: bytes) -> None:
+    raw = f'{{"b": {{"$binary": {{"base64": {orjson.dumps(b64).decode()}, "subType": "00"}}}}}}'
+    assert loads_payload(raw.encode()) == {"b": expected}
+
+
+@pytest.mark.parametrize(
+    "wrapper",
+    [
+        '{"base64": "aGVsbG8", "subType": "00"}',  # bad padding
+        '{"base64": "aGVsbG8=", "subType": "zz"}',  # not hex
+        '{"base64": "aGVsbG8=", "subType": ""}',
+        '{"base64": "aGVsbG8=", "subType": "000"}',
+        '{"base64": 5, "subType": "00"}',
+        '{"base64": "aGVsbG8=", "subType": "00", "x": 1}',
+        '{"base64": "aGVsbG8="}',
+    ],
+)
+def test_malformed_binary_is_a_value_error(wrapper: str) -> None:
+    with pytest.raises(ValueError, match="Extended JSON"):
+        loads_payload(f'{{"b": {{"$binary": {wrapper}}}}}'.encode())

@@ -14,7 +14,7 @@ Limit, by design of Extended JSON: a document whose own field names start with `
 
 from __future__ import annotations
 
-import base64
+import binascii
 import datetime as dt
 import json
 import math
@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 import orjson
+import pybase64
 from bson import Decimal128, Int64, ObjectId
 from bson.binary import Binary, UuidRepresentation
 from bson.errors import InvalidBSON, InvalidId
@@ -87,12 +88,12 @@ def _rich(value: Any) -> Any:  # noqa: PLR0911, C901 - one branch per Extended J
     if isinstance(value, Binary):
         return {
             "$binary": {
-                "base64": base64.b64encode(value).decode(),
+                "base64": pybase64.b64encode(value).decode(),
                 "subType": f"{value.subtype:02x}",
             }
         }
     if isinstance(value, bytes | bytearray | memoryview):
-        return {"$binary": {"base64": base64.b64encode(bytes(value)).decode(), "subType": "00"}}
+        return {"$binary": {"base64": pybase64.b64encode(bytes(value)).decode(), "subType": "00"}}
     if isinstance(value, int):  # bool handled above; Int64 and other int subclasses
         return int(value)
     if isinstance(value, float):
@@ -149,7 +150,43 @@ def _from_ext(value: Any) -> Any:
     return value
 
 
+#: `$binary` subtypes pymongo turns into something other than `Binary` (UUIDs)
+_UUID_SUBTYPES: Final = frozenset({3, 4})
+#: a canonical `$binary` holds exactly `base64` and `subType`, a subType of 1-2 hex digits
+_BINARY_PARTS: Final = 2
+_SUBTYPE_DIGITS: Final = 2
+
+
+def _b64(text: str) -> bytes:
+    """base64 as the stdlib decodes it (characters outside the alphabet are skipped, bad
+    padding raises), by pybase64's SIMD decoder (chosen for the CPU at run time): an
+    embedding's 8 KB of base64 is ~30 µs in the stdlib, ~4 µs here."""
+    try:
+        return pybase64.b64decode(text, validate=True)
+    except binascii.Error:
+        return pybase64.b64decode(text)
+
+
+def _binary(binary: Any) -> Any:
+    """A canonical `$binary`, as pymongo's parser returns it (same checks), or None for
+    what pymongo must parse (a UUID subtype, a malformed wrapper: its error)."""
+    if type(binary) is not dict or len(binary) != _BINARY_PARTS:
+        return None
+    b64, sub = binary.get("base64"), binary.get("subType")
+    if type(b64) is not str or type(sub) is not str or not 0 < len(sub) <= _SUBTYPE_DIGITS:
+        return None
+    subtype = int(sub, 16)  # ValueError: loads_payload's "invalid Extended JSON value"
+    if subtype in _UUID_SUBTYPES:
+        return None
+    data = _b64(b64)
+    return data if subtype == 0 else Binary(data, subtype)
+
+
 def _wrapped(value: dict[str, Any]) -> Any:
+    if len(value) == 1 and "$binary" in value:
+        out = _binary(value["$binary"])
+        if out is not None:
+            return out
     date = value.get("$date")
     if type(date) is str and len(value) == 1:
         # pymongo parses ISO dates through float seconds and can lose a microsecond;
