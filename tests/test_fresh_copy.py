@@ -43,6 +43,14 @@ create table fr.kid_rows (
   v text,
   primary key (with_kid_id, position)
 );
+create table fr.loose (id text primary key, title text);
+create table fr.short (id text primary key, code varchar(3));
+create table fr.loose_rows (
+  loose_id text not null,
+  position int not null,
+  v text,
+  primary key (loose_id, position)
+);
 """
 
 MAPPING = """
@@ -82,6 +90,23 @@ entities:
       - table: kid_rows
         from: rows
         parent_column: with_kid_id
+        order_column: position
+        columns:
+          v: {from: v, type: text}
+  short:
+    table: short
+    key: {column: id, strategy: text}
+    columns:
+      code: {from: code, type: text}
+  loose:
+    table: loose
+    key: {column: id, strategy: text}
+    columns:
+      title: {from: title, type: text}
+    children:
+      - table: loose_rows
+        from: rows
+        parent_column: loose_id
         order_column: position
         columns:
           v: {from: v, type: text}
@@ -139,8 +164,15 @@ async def test_only_tables_a_copy_cannot_get_wrong_are_eligible(
     plan = plan_for(ms)
     await ensure_tables(conn, [WINNERS, *plan.stage_tables()])
     # notes_json: a json column where staging has jsonb (the staged path casts, COPY
-    # would not); ruled: a rule, which COPY ignores; with_kids: children are replaced.
-    assert await fresh_entities(conn, plan.entities.values()) == {"parents", "kids"}
+    # would not); ruled: a rule, which COPY ignores; loose: child rows with no foreign key
+    # to their parent could be there without it, and must then be replaced, not added to.
+    # short: text into varchar(3), which takes text's binary form.
+    assert await fresh_entities(conn, plan.entities.values()) == {
+        "parents",
+        "kids",
+        "with_kids",
+        "short",
+    }
 
 
 async def test_new_keys_are_copied_and_store_what_the_upsert_stores(
@@ -232,15 +264,60 @@ async def test_a_missing_parent_fails_as_the_upsert_fails(
 async def test_ineligible_tables_keep_the_staged_path(
     conn: psycopg.AsyncConnection[Any], ms: MappingSet
 ) -> None:
+    # An orphan child row, which the staged path replaces with the document's rows.
+    await conn.execute("insert into fr.loose_rows values ('l1', 5, 'orphan')")
     result = await apply(
         conn,
         ms,
         up(ms, "notes_json", "n1", {"body": {"b": 1, "a": [2]}}, 1),
-        up(ms, "with_kids", "w1", {"title": "t", "rows": [{"v": "x"}, {"v": "y"}]}, 1),
+        up(ms, "loose", "l1", {"title": "t", "rows": [{"v": "x"}, {"v": "y"}]}, 1),
     )
     assert result == ApplyResult(applied=2, deleted=0, stale=0, direct=0)
     assert await rows(conn, "select body::text from fr.notes_json") == [('{"a": [2], "b": 1}',)]
-    assert await rows(conn, "select v from fr.kid_rows order by position") == [("x",), ("y",)]
+    assert await rows(conn, "select position, v from fr.loose_rows order by position") == [
+        (0, "x"),
+        (1, "y"),
+    ]
+
+
+async def test_new_parents_copy_their_child_rows_too(
+    conn: psycopg.AsyncConnection[Any], ms: MappingSet
+) -> None:
+    def doc(*vs: str) -> dict[str, Any]:
+        return {"title": "t", "rows": [{"v": v} for v in vs]}
+
+    result = await apply(
+        conn, ms, up(ms, "with_kids", "w1", doc("x", "y"), 1), up(ms, "with_kids", "w2", doc(), 1)
+    )
+    assert result == ApplyResult(applied=2, deleted=0, stale=0, direct=2)
+    query = "select with_kid_id, position, v from fr.kid_rows order by 1, 2"
+    assert await rows(conn, query) == [("w1", 0, "x"), ("w1", 1, "y")]
+    # Known now: the staged path replaces them, and a new parent beside it is copied.
+    result = await apply(
+        conn,
+        ms,
+        up(ms, "with_kids", "w1", doc("y"), 2),
+        up(ms, "with_kids", "w3", doc("z"), 1),
+        down("with_kids", "w2", 2),
+    )
+    assert result == ApplyResult(applied=2, deleted=1, stale=0, direct=1)
+    assert await rows(conn, query) == [("w1", 0, "y"), ("w3", 0, "z")]
+    assert await rows(conn, "select id from fr.with_kids order by id") == [("w1",), ("w3",)]
+
+
+async def test_a_child_row_already_there_sends_the_batch_through_the_upsert(
+    conn: psycopg.AsyncConnection[Any], ms: MappingSet
+) -> None:
+    # Its parent row too (the foreign key allows nothing else), written by someone else.
+    await conn.execute("insert into fr.with_kids values ('w9', 'old')")
+    await conn.execute("insert into fr.kid_rows values ('w9', 0, 'old'), ('w9', 4, 'gone')")
+    doc = {"title": "new", "rows": [{"v": "a"}, {"v": "b"}]}
+    result = await apply(conn, ms, up(ms, "with_kids", "w9", doc, 1))
+    assert result == ApplyResult(applied=1, deleted=0, stale=0, direct=0)
+    assert await rows(conn, "select position, v from fr.kid_rows where with_kid_id = 'w9'") == [
+        (0, "a"),
+        (1, "b"),
+    ]
 
 
 async def test_a_table_with_rules_is_refused_as_the_upsert_refuses_it(
@@ -252,3 +329,24 @@ async def test_a_table_with_rules_is_refused_as_the_upsert_refuses_it(
         await apply(conn, ms, up(ms, "ruled", "r1", {"v": "logged"}, 1))
     assert await rows(conn, "select count(*) from fr.ruled") == [(0,)]
     assert await rows(conn, "select count(*) from fr.ruled_log") == [(0,)]
+
+
+async def test_varchar_lengths_are_checked_as_the_cast_checks_them(
+    conn: psycopg.AsyncConnection[Any], ms: MappingSet
+) -> None:
+    result = await apply(
+        conn,
+        ms,
+        up(ms, "short", "s1", {"code": "abc"}, 1),
+        up(ms, "short", "s2", {"code": "ab  "}, 1),
+    )
+    assert result == ApplyResult(applied=2, deleted=0, stale=0, direct=2)
+    assert await rows(conn, "select id, code from fr.short order by id") == [
+        ("s1", "abc"),
+        ("s2", "ab "),  # trailing spaces beyond the length are cut, as the cast cuts them
+    ]
+    new = up(ms, "short", "s3", {"code": "abcd"}, 1)  # copied
+    known = up(ms, "short", "s1", {"code": "abcd"}, 2)  # upserted
+    for change in (new, known):
+        with pytest.raises(psycopg.errors.StringDataRightTruncation):
+            await apply(conn, ms, change)

@@ -109,6 +109,9 @@ async def _apply(
                 await _stage(cur, plan.entities[name], group)
         await copy_rows(cur, GATE_STAGE, gate_rows)
         if on_staged is not None:
+            # New keys' rows are COPYed after the gate: little Python work (their rows are
+            # mapped), and decoding the next batch beside Postgres's COPY measured faster
+            # (one process on binary vectors: 0.33 of COPY, 0.28 calling this after them).
             on_staged()
         await cur.execute(plan.gate, (sorted(fast),))
         row = await cur.fetchone()
@@ -137,7 +140,7 @@ async def _copy_or_stage(
     rest: list[Change] = []
     for c in changes:
         (new if c.rows is not None and (name, c.key) in fresh else rest).append(c)
-    if new and not await copy_fresh(cur, ep, [c.rows.values for c in new if c.rows]):
+    if new and not await copy_fresh(cur, ep, [c.rows for c in new if c.rows is not None]):
         new, rest = [], changes  # nothing was sent
     if rest:
         await _stage(cur, ep, rest)

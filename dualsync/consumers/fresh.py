@@ -1,7 +1,8 @@
 """New keys COPY straight into their table: an upsert of a key the table lacks is an insert.
 
 The staged path writes every row twice: COPY into a temp staging table, then `INSERT ...
-SELECT ... ON CONFLICT DO UPDATE` into the target. For an embedding (6 KB a row) that
+SELECT ... ON CONFLICT DO UPDATE` into the target (and child rows through an anti-join
+against the rows already there). For an embedding (6 KB a row) that
 second write is most of the batch. For an *eligible* entity, the winning upserts of keys
 the version gate has never seen are instead COPYed into the target itself; its other
 changes take the staged path.
@@ -16,28 +17,37 @@ transaction's, and subtransactions have costs of their own on busy servers.) Oth
 foreign key, a NOT NULL) are the ones the staged upsert would raise, with the same
 SQLSTATE, and go to the worker's classification unchanged.
 
-An entity is eligible (checked in the catalog once per connection and table) when:
-- it has no children (a child's rows are replaced, not inserted);
-- its staging table travels in binary and every mapped column of the target has the
-  staging column's type and typmod: COPY writes the staging type's bytes, where the
-  staged path would cast (a `json` or `varchar(n)` target keeps the staged path);
-- the target is a table (plain or partitioned) without rules, which COPY ignores (and
-  `ON CONFLICT` refuses: such a batch fails as it always has), and
-  without row-level security, which COPY refuses;
-- it has a unique, immediate, non-partial index on exactly the key columns.
+An entity is eligible (checked in the catalog once per connection and table) when its
+table, and each of its child tables, passes these:
+- its staging table travels in binary and every mapped column has the staging column's
+  type and typmod: COPY writes the staging type's bytes, where the staged path would cast
+  (a `json` column keeps the staged path). One pair differs and is allowed: text into
+  `varchar(n)`, whose binary input is text's and checks the length as the cast does
+  (trailing spaces cut, anything else longer refused with the same SQLSTATE);
+- it is a table (plain or partitioned) without rules, which COPY ignores (and `ON
+  CONFLICT` refuses: such a batch fails as it always has), and without row-level
+  security, which COPY refuses;
+- it has a unique, immediate, non-partial index on exactly its key columns;
+and each child table has a validated, enabled foreign key from its parent columns to
+the parent table. A child row cannot then be there without its parent row, so the new
+parent's children are inserted, not replaced (a child row whose key is there anyway
+fails on that unique index, as the parent's would).
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
 from psycopg import errors, sql
 
 from dualsync.consumers.plan import GATE_COLUMNS, EntityPlan
-from dualsync.consumers.stage import copy_binary
+
+if TYPE_CHECKING:
+    from dualsync.schema.mapping import RowSet
+from dualsync.consumers.stage import can_copy_binary, copy_binary
 
 __all__ = ["KeyTakenError", "copy_fresh", "fresh_entities"]
 
@@ -51,7 +61,9 @@ _ELIGIBLE: Final = sql.SQL(
 select c.relkind in ('r', 'p') and not c.relhasrules and not c.relrowsecurity
   and (select count(*) from pg_attribute t
        join pg_attribute s on s.attrelid = to_regclass(%(stage)s) and s.attname = t.attname
-        and s.atttypid = t.atttypid and s.atttypmod = t.atttypmod and not s.attisdropped
+        and not s.attisdropped
+        and (s.atttypid = t.atttypid and s.atttypmod = t.atttypmod
+             or s.atttypid = 'text'::regtype and t.atttypid = 'varchar'::regtype)
        where t.attrelid = c.oid and t.attnum > 0 and not t.attisdropped
         and t.attname = any(%(columns)s::text[])) = cardinality(%(columns)s::text[])
   and exists (
@@ -67,19 +79,62 @@ from pg_class c where c.oid = to_regclass(%(target)s)
 )
 
 
-async def _eligible(conn: psycopg.AsyncConnection[Any], ep: EntityPlan) -> bool:
-    em = ep.mapping
-    if em.children or ep.stage.binary is None:
-        return False
-    params = {
-        "target": sql.Identifier(em.schema, em.table).as_string(conn),
-        "stage": "pg_temp." + sql.Identifier(ep.stage.name).as_string(conn),
-        "columns": list(em.column_names),
-        "keys": sorted(em.key_columns),
-    }
-    cur = await conn.execute(_ELIGIBLE, params)
+#: one row: whether a validated, enforced foreign key from the child's parent columns to
+#: the parent table exists (so no child row can be there without its parent row)
+_ENFORCED_FK: Final = sql.SQL(
+    """
+select exists (
+  select 1 from pg_constraint f
+  where f.contype = 'f' and f.convalidated
+    and f.conrelid = to_regclass(%(child)s) and f.confrelid = to_regclass(%(parent)s)
+    and (select array_agg(a.attname::text order by a.attname::text)
+         from unnest(f.conkey) k(attnum)
+         join pg_attribute a on a.attrelid = f.conrelid and a.attnum = k.attnum)
+        = %(columns)s::text[]
+    and not exists (select 1 from pg_trigger t where t.tgconstraint = f.oid and t.tgenabled = 'D'))
+"""
+)
+
+
+async def _one(conn: psycopg.AsyncConnection[Any], query: sql.SQL, params: dict[str, Any]) -> bool:
+    cur = await conn.execute(query, params)
     row = await cur.fetchone()
     return bool(row and row[0])
+
+
+def _name(conn: psycopg.AsyncConnection[Any], schema: str, table: str) -> str:
+    return sql.Identifier(schema, table).as_string(conn)
+
+
+async def _eligible(conn: psycopg.AsyncConnection[Any], ep: EntityPlan) -> bool:
+    em = ep.mapping
+    tables = [(em.schema, em.table, ep.stage, em.column_names, em.key_columns)]
+    tables += [
+        (cp.mapping.schema, cp.mapping.table, cp.stage, cp.mapping.column_names,
+         cp.mapping.key_columns)
+        for cp in ep.children
+    ]  # fmt: skip
+    for schema, table, stage, columns, keys in tables:
+        if stage.binary is None or not keys:
+            return False
+        params = {
+            "target": _name(conn, schema, table),
+            "stage": "pg_temp." + sql.Identifier(stage.name).as_string(conn),
+            "columns": list(columns),
+            "keys": sorted(keys),
+        }
+        if not await _one(conn, _ELIGIBLE, params):
+            return False
+    parent = _name(conn, em.schema, em.table)
+    for cp in ep.children:
+        params = {
+            "child": _name(conn, cp.mapping.schema, cp.mapping.table),
+            "parent": parent,
+            "columns": sorted(cp.mapping.parent_columns),
+        }
+        if not await _one(conn, _ENFORCED_FK, params):
+            return False
+    return True
 
 
 async def fresh_entities(
@@ -98,11 +153,9 @@ async def fresh_entities(
     return frozenset(out)
 
 
-def _copy_sql(ep: EntityPlan) -> sql.Composed:
-    em = ep.mapping
+def _copy_sql(schema: str, table: str, columns: tuple[str, ...]) -> sql.Composed:
     return sql.SQL("copy {} ({}) from stdin (format binary)").format(
-        sql.Identifier(em.schema, em.table),
-        sql.SQL(", ").join(map(sql.Identifier, em.column_names)),
+        sql.Identifier(schema, table), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
 
 
@@ -112,16 +165,32 @@ class KeyTakenError(Exception):
 
 
 async def copy_fresh(
-    cur: psycopg.AsyncCursor[Any], ep: EntityPlan, rows: Sequence[Sequence[Any]]
+    cur: psycopg.AsyncCursor[Any], ep: EntityPlan, rowsets: Sequence[RowSet]
 ) -> bool:
-    """COPY the mapped rows into the entity's table. True: written; False: nothing sent
-    (the connection cannot send a type in binary), stage them instead. Raises `KeyTakenError`
-    on a unique violation, and any other error unchanged."""
-    if not rows:
+    """COPY the mapped rows, and their child rows, into their tables. True: written;
+    False: nothing sent (the connection cannot send a type in binary), stage them instead.
+    Raises `KeyTakenError` on a unique violation, and any other error unchanged."""
+    if not rowsets:
         return True
+    em = ep.mapping
     assert ep.stage.binary is not None  # noqa: S101 - fresh_entities checked it
-    kinds = ep.stage.binary[1 + len(GATE_COLUMNS) :]
+    copies = [
+        (_copy_sql(em.schema, em.table, em.column_names),
+         ep.stage.binary[1 + len(GATE_COLUMNS) :], [rs.values for rs in rowsets])
+    ]  # fmt: skip
+    for cp in ep.children:
+        assert cp.stage.binary is not None  # noqa: S101 - fresh_entities checked it
+        cm = cp.mapping
+        rows = [r for rs in rowsets for r in rs.children.get(cm.table, ())]
+        if rows:
+            copies.append(
+                (_copy_sql(cm.schema, cm.table, cm.column_names), cp.stage.binary[1:], rows)
+            )
+    if not all(can_copy_binary(cur, kinds) for _, kinds, _ in copies):
+        return False
     try:
-        return await copy_binary(cur, _copy_sql(ep), kinds, rows)
+        for stmt, kinds, rows in copies:
+            await copy_binary(cur, stmt, kinds, rows)
     except errors.UniqueViolation as exc:
         raise KeyTakenError(str(exc.diag.constraint_name or "")) from exc
+    return True

@@ -41,6 +41,7 @@ __all__ = [
     "WINNERS",
     "StageTable",
     "binary_types",
+    "can_copy_binary",
     "copy_binary",
     "copy_rows",
     "ensure_tables",
@@ -233,6 +234,11 @@ def _text_rows(table: StageTable, rows: Sequence[Sequence[Any]]) -> Iterable[Seq
         return rows
     vec = table.vectors
     return (tuple(vector_text(v) if i in vec else v for i, v in enumerate(r)) for r in rows)
+
+
+def can_copy_binary(cur: psycopg.AsyncCursor[Any], kinds: tuple[str, ...]) -> bool:
+    """Whether the connection has a binary dumper for each of these kinds."""
+    return _oids(cur, kinds) is not None
 
 
 async def copy_binary(
