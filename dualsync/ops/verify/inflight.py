@@ -30,6 +30,10 @@ class InFlight:
     def __contains__(self, item: tuple[str, str]) -> bool:
         return self.everything or item in self.pairs
 
+    def __or__(self, other: InFlight) -> InFlight:
+        """Keys in flight in either look."""
+        return InFlight(self.pairs | other.pairs, self.everything or other.everything)
+
 
 def _s(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
