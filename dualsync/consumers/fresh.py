@@ -44,10 +44,11 @@ import psycopg
 from psycopg import errors, sql
 
 from dualsync.consumers.plan import GATE_COLUMNS, EntityPlan
+from dualsync.consumers.stage import can_copy_binary, copy_binary, copy_sql
+from dualsync.consumers.statements import qualified
 
 if TYPE_CHECKING:
     from dualsync.schema.mapping import RowSet
-from dualsync.consumers.stage import can_copy_binary, copy_binary
 
 __all__ = ["KeyTakenError", "copy_fresh", "fresh_entities"]
 
@@ -103,7 +104,7 @@ async def _one(conn: psycopg.AsyncConnection[Any], query: sql.SQL, params: dict[
 
 
 def _name(conn: psycopg.AsyncConnection[Any], schema: str, table: str) -> str:
-    return sql.Identifier(schema, table).as_string(conn)
+    return qualified(schema, table).as_string(conn)
 
 
 async def _eligible(conn: psycopg.AsyncConnection[Any], ep: EntityPlan) -> bool:
@@ -153,12 +154,6 @@ async def fresh_entities(
     return frozenset(out)
 
 
-def _copy_sql(schema: str, table: str, columns: tuple[str, ...]) -> sql.Composed:
-    return sql.SQL("copy {} ({}) from stdin (format binary)").format(
-        sql.Identifier(schema, table), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-
-
 class KeyTakenError(Exception):
     """A key COPYed as new was in the table already: the transaction is lost, and the
     batch goes again with every row staged."""
@@ -175,7 +170,7 @@ async def copy_fresh(
     em = ep.mapping
     assert ep.stage.binary is not None  # noqa: S101 - fresh_entities checked it
     copies = [
-        (_copy_sql(em.schema, em.table, em.column_names),
+        (copy_sql(qualified(em.schema, em.table), em.column_names, binary=True),
          ep.stage.binary[1 + len(GATE_COLUMNS) :], [rs.values for rs in rowsets])
     ]  # fmt: skip
     for cp in ep.children:
@@ -184,7 +179,11 @@ async def copy_fresh(
         rows = [r for rs in rowsets for r in rs.children.get(cm.table, ())]
         if rows:
             copies.append(
-                (_copy_sql(cm.schema, cm.table, cm.column_names), cp.stage.binary[1:], rows)
+                (
+                    copy_sql(qualified(cm.schema, cm.table), cm.column_names, binary=True),
+                    cp.stage.binary[1:],
+                    rows,
+                )
             )
     if not all(can_copy_binary(cur, kinds) for _, kinds, _ in copies):
         return False

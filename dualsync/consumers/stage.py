@@ -44,6 +44,7 @@ __all__ = [
     "can_copy_binary",
     "copy_binary",
     "copy_rows",
+    "copy_sql",
     "ensure_tables",
     "register_packed_vectors",
     "vector_text",
@@ -123,11 +124,16 @@ class StageTable:
 
     def copy_sql(self, *, binary: bool = False) -> sql.Composed:
         """`copy <name> (_ds_key, cols...) from stdin`, in binary format if asked."""
-        return sql.SQL("copy {} ({}) from stdin{}").format(
-            sql.Identifier(self.name),
-            sql.SQL(", ").join(map(sql.Identifier, ("_ds_key", *self.columns))),
-            sql.SQL(" (format binary)" if binary else ""),
-        )
+        return copy_sql(sql.Identifier(self.name), ("_ds_key", *self.columns), binary=binary)
+
+
+def copy_sql(table: sql.Identifier, columns: Sequence[str], *, binary: bool) -> sql.Composed:
+    """`copy <table> (columns...) from stdin`, in binary format if asked."""
+    return sql.SQL("copy {} ({}) from stdin{}").format(
+        table,
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(" (format binary)" if binary else ""),
+    )
 
 
 WINNERS = StageTable("ds_win", ("entity", "deleted"), ("text", "boolean"))
